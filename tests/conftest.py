@@ -1,0 +1,22 @@
+import os, sys, subprocess, json
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def run_cli(*args, check=True, timeout=600):
+    "Run the real `cgankd` console script in a subprocess."
+    p = subprocess.run([sys.executable, '-m', 'cgankd.cli', *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    if check and p.returncode != 0: raise AssertionError(f"cgankd {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+def comparable(report):
+    "A report without its wall-clock timings (which differ between runs)."
+    return {k: v for k, v in report.items() if k != 'timings_s'}
+
+@pytest.fixture(scope='session')
+def smoke_run(tmp_path_factory):
+    "One uninterrupted smoke run of the CLI on the bundled digits, shared by the tests that read it."
+    out = tmp_path_factory.mktemp('smoke')
+    p = run_cli('run', '--data', 'digits', '--task', 'classification', '--out', out, '--preset', 'smoke', '--quiet')
+    return out, json.loads((out/'report.json').read_text()), p
