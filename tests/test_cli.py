@@ -49,7 +49,7 @@ def _wait_for(path, proc, timeout=300):
         time.sleep(0.01)
 
 def test_kill_and_resume_equals_uninterrupted(tmp_path):
-    args = ['--preset', 'smoke', '--quiet', '--set', 'gan.steps=200', '--set', 'student.steps=200', '--seed', '5']
+    args = ['--preset', 'smoke', '--quiet', '--set', 'gan.steps=120', '--set', 'student.steps=120', '--seed', '5']
     ref = tmp_path/'ref'
     run_cli('run', '--out', ref, *args)
     out = tmp_path/'killed'
