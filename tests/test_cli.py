@@ -3,7 +3,7 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, comparable
+from conftest import ROOT, run_cli, comparable, TINY
 
 REPORT_KEYS = {'task', 'metric', 'data', 'seed', 'teacher', 'students', 'ablation', 'bank', 'timings_s'}
 ABLATION_KEYS = {'arch', 'nokd', 'unprocessed', 'subsampling', 'subsampling+filtering', 'subsampling+filtering+replacement'}
@@ -82,7 +82,7 @@ def _digits28(path):
 def test_npz_dataset_runs_unchanged(tmp_path):
     f = _digits28(tmp_path/'digits28.npz')
     out = tmp_path/'run'
-    run_cli('run', '--data', f, '--task', 'classification', '--out', out, '--preset', 'smoke', '--quiet')
+    run_cli('run', '--data', f, '--task', 'classification', '--out', out, '--preset', 'smoke', '--quiet', *TINY)
     rep = json.loads((out/'report.json').read_text())
     assert rep['data'] == {'name': 'digits28.npz', 'n_train': 150, 'n_test': 300, 'image_shape': [1, 32, 32]}
     assert any('28x28 to 32x32' in n for n in rep['notes'])

@@ -2,7 +2,7 @@
 import json
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, TINY
 
 ABLATION_KEYS = {'arch', 'nokd', 'unprocessed', 'subsampling', 'subsampling+filtering', 'subsampling+filtering+replacement'}
 
@@ -56,7 +56,8 @@ def _rotated28(path, labels_override=None):
 def test_regression_npz_runs_unchanged(tmp_path):
     f = _rotated28(tmp_path/'rot28.npz')
     out = tmp_path/'run'
-    run_cli('run', '--data', f, '--task', 'regression', '--out', out, '--preset', 'smoke', '--quiet')
+    run_cli('run', '--data', f, '--task', 'regression', '--out', out, '--preset', 'smoke', '--quiet', *TINY,
+            '--set', 'gan.embed_steps=20', '--set', 'gan.y2h_steps=50')
     rep = json.loads((out/'report.json').read_text())
     assert rep['metric'] == 'mae' and rep['data']['image_shape'] == [1, 32, 32] and rep['data']['n_test'] == 300
     assert any('28x28 to 32x32' in n for n in rep['notes'])
