@@ -93,6 +93,7 @@ def train_classifier(model:nn.Module, # a registry model, on its device
                      fake_fraction:float|None=None, # share of fakes per batch (None: sample the union)
                      task:str='classification', # cross-entropy, or MSE on (normalised) scalar labels
                      augment:str|None=None, # training augmentation, see `augment_batch`
+                     kd:nn.Module|None=None, # extra loss `kd(x, out, y)` added after the student's forward (e.g. a KD loss); its parameters train with the student
                      ckpt:str|Path|None=None, key:str='', every:int=200, # checkpointing, see `run_steps`
                      desc:str='classifier', progress:bool=True):
     "Train a classifier/regressor on real (+ fake) samples with a resumable, deterministic loop; returns the model."
@@ -102,7 +103,8 @@ def train_classifier(model:nn.Module, # a registry model, on its device
     if x_f is not None and fake_fraction is None:
         x_r, y_r, x_f = torch.cat([x_r, x_f]), torch.cat([y_r, y_f]), None
     n_fake = 0 if x_f is None else int(round(batch_size * fake_fraction))
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    params = list(model.parameters()) + ([p for p in kd.parameters() if p.requires_grad] if kd is not None else [])
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     warmup = min(100, steps // 10)
     lossf = F.cross_entropy if task == 'classification' else (lambda o, y: F.mse_loss(o.squeeze(1), y.float()))
 
@@ -114,12 +116,16 @@ def train_classifier(model:nn.Module, # a registry model, on its device
             fi = batch_indices(len(x_f), n_fake, step, seed, 1)
             xb, yb = torch.cat([xb, x_f[fi]]), torch.cat([yb, y_f[fi]])
         model.train()
-        loss = lossf(model(augment_batch(to_float(xb.to(dev)), augment)), yb.to(dev))
+        xa, yb = augment_batch(to_float(xb.to(dev)), augment), yb.to(dev)
+        out = model(xa)
+        loss = lossf(out, yb)
+        if kd is not None: kd.train(); loss = loss + kd(xa, out, yb)
         if not torch.isfinite(loss):
             raise CgankdError(f"{desc}: training diverged at step {step} (loss {loss.item()}); lower the learning rate (now {lr})")
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
 
-    run_steps(steps, step_fn, {'model': model, 'opt': opt}, ckpt, key, seed, 11, every, desc, progress)
+    state = {'model': model, 'opt': opt, **({'kd': kd} if kd is not None else {})}
+    run_steps(steps, step_fn, state, ckpt, key, seed, 11, every, desc, progress)
     return model.eval()
 
 # %% ../nbs/07_train.ipynb #c2f22518
