@@ -19,7 +19,7 @@ __all__ = ['DATASETS', 'NPZ_KEYS', 'TASKS', 'MIN_SIZE', 'MAX_SIZE', 'ImageSet', 
 DATASETS = Registry('dataset') # readers: name -> function(**kw) -> ImageSet
 NPZ_KEYS = ('images', 'labels', 'images_test', 'labels_test') # the keys a .npz data file must hold
 TASKS = ('classification', 'regression') # what the labels are: class ids or scalars
-MIN_SIZE, MAX_SIZE = 8, 64 # accepted image sizes (pixels, square)
+MIN_SIZE, MAX_SIZE = 8, 128 # accepted image sizes (pixels, square); 128 for ImageNet-100 at the paper size
 
 # %% ../nbs/01_data.ipynb #0a068605
 def _bad(where, fld, msg): return CgankdError(f"{where}: field '{fld}' {msg}")
