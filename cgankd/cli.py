@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--set', dest='sets', action='append', default=[], metavar='KEY=VALUE',
                    help='override any config key, e.g. --set gan.steps=500 (repeatable)')
     r.add_argument('--quiet', action='store_true', help='no progress bars')
+    r.add_argument('--recipe', default=None, help="a paper experiment: cifar100, imagenet100, steering_angle or utkface "
+                   "(its settings; other flags and --set still override)")
+    r.add_argument('--data-root', default=None, help="where a named data set's files are (the h5 file, or the folder "
+                   "holding it or cifar-100-python/)")
+    r.add_argument('--smoke', action='store_true', help="with --recipe: the recipe's shrunk CPU version (for tests); "
+                   "without: the same as --preset smoke")
     return p
 
 def overrides_from_args(a) -> dict:
@@ -38,7 +44,7 @@ def overrides_from_args(a) -> dict:
     if a.config:
         over = load_json(a.config)
         if not isinstance(over, dict): raise CgankdError(f"{a.config}: expected a JSON object of config keys")
-    flags = {'data': a.data, 'task': a.task, 'seed': a.seed, 'device': a.device,
+    flags = {'data': a.data, 'task': a.task, 'seed': a.seed, 'device': a.device, 'data_root': getattr(a, 'data_root', None),
              'select': {'rho': a.rho} if a.rho is not None else None,
              'bank': {'n_fake': a.n_fake} if a.n_fake is not None else None}
     over = deep_update(over, {k: v for k, v in flags.items() if v is not None})
@@ -56,7 +62,12 @@ def main(argv:list[str]|None=None) -> int:
     a = build_parser().parse_args(argv)
     try:
         if a.cmd == 'run':
-            rep = run(a.out, preset=a.preset, overrides=overrides_from_args(a), progress=not a.quiet)
+            over, preset = overrides_from_args(a), a.preset
+            if a.recipe:  # the recipe's settings first, then the other flags and --set on top
+                from cgankd.recipes import recipe_overrides
+                over = deep_update(recipe_overrides(a.recipe, smoke=a.smoke), over)
+            elif a.smoke: preset = 'smoke'
+            rep = run(a.out, preset=preset, overrides=over, progress=not a.quiet)
             s = rep['students'][0]
             print(f"{rep['data']['name']}: {s['arch']} {rep['metric']} NOKD {s['nokd']:.2f} -> cGAN-KD {s['cgankd']:.2f}; "
                   f"report: {Path(a.out)/'report.html'}")

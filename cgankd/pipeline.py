@@ -13,19 +13,22 @@ from .data import load_dataset, fit_to_sizes, ImageSet
 from .models import create_model, predict, accuracy, mae
 from .gan import GANS, GAN_SIZES
 import cgankd.ccgan  # registers 'ccgan'
+import cgankd.paper_gans, cgankd.readers  # register the paper-size GANs and the paper's data readers
 from .dre import class_ratio_model, DensityRatio
 from .bank import FakeBank, bank_meta, fill_bank, rs_done, standard_selections, Selection, ABLATION
 from .train import train_classifier, train_gan, train_ratio, train_ccgan, train_sae
 from .report import write_html_report
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TASK_DEFAULTS', 'SMOKE', 'SMOKE_TASK', 'PRESETS', 'merge', 'make_config', 'parse_set', 'Stage', 'y2h_dim',
-           'run']
+__all__ = ['DEFAULTS', 'TASK_DEFAULTS', 'SMOKE', 'SMOKE_TASK', 'FREE_KEYS', 'PRESETS', 'merge', 'make_config', 'parse_set',
+           'Stage', 'y2h_dim', 'run']
 
 # %% ../nbs/10_pipeline.ipynb #59d69f9d
 DEFAULTS = {
     'task': 'classification',
     'data': 'digits',
+    'data_root': None, # where a named data set's files are (cifar100, imagenet100, steering_angle, utkface, image_folder)
+    'model_kw': {}, # extra keyword arguments per architecture name, e.g. {'resnet20': {'width_mult': 0.25}}
     'seed': 0,
     'device': 'auto',
     'checkpoint_every': 200,
@@ -53,7 +56,7 @@ TASK_DEFAULTS = {
         'teacher': {'augment': None, 'lr': 0.01, 'steps': 800},
         'gan': {'name': 'ccgan', 'embed_arch': 'cnn_medium', 'embed_steps': 500, 'y2h_steps': 500, 'vicinal': 'soft',
                 'kappa': None, 'nu': None, 'm_kappa': 1.0, 'policy': 'translation', 'steps': 1000},
-        'dre': {'feature_arch': 'sae', 'sae_dim': 64, 'feature_steps': 500, 'steps': 800},
+        'dre': {'feature_arch': 'sae', 'sae_dim': 64, 'sae_ch': 32, 'feature_steps': 500, 'steps': 800},
         'bank': {'n_grid': 50, 'n_fake': 5000, 'max_samples': 60000, 'burn_in': 100},
         'select': {'rho': 0.7, 'replace': True},
         'student': {'lr': 0.01, 'archs': ['mlp', 'cnn_small']},
@@ -66,11 +69,14 @@ SMOKE = {'checkpoint_every': 20,
          'student': {'steps': 60}}
 SMOKE_TASK = {'classification': {}, 'regression': {'gan': {'embed_steps': 40, 'y2h_steps': 100}, 'bank': {'n_grid': 20, 'burn_in': 5}}}
 
+FREE_KEYS = ('model_kw',) # config sections whose keys are not fixed in advance
+
 def merge(base:dict, over:dict) -> dict:
     "Deep-merge `over` into a copy of `base`; unknown keys are an error naming the key."
     out = copy.deepcopy(base)
     for k, v in (over or {}).items():
         if k not in out: raise CgankdError(f"unknown config key {k!r}; known keys: {', '.join(sorted(out))}")
+        if k in FREE_KEYS and isinstance(v, dict): out[k] = _extend(out[k] or {}, v); continue  # architecture names are open-ended
         out[k] = merge(out[k], v) if isinstance(out[k], dict) and isinstance(v, dict) else copy.deepcopy(v)
     return out
 
@@ -133,8 +139,9 @@ class Stage:
 def _net_state(m): return {k: v for k, v in m.state_dict().items()}
 
 def _load_data(cfg):
-    ds = load_dataset(cfg['data'], task=cfg['task'])
-    return fit_to_sizes(ds, GAN_SIZES)
+    ds = load_dataset(cfg['data'], task=cfg['task'], **({'root': cfg['data_root']} if cfg.get('data_root') else {}))
+    gan = cfg['gan']['name']  # a GAN registered with `sizes=` (the paper-size ones) is built for those sizes only
+    return fit_to_sizes(ds, GANS.meta(gan).get('sizes', GAN_SIZES) if gan in GANS else GAN_SIZES)
 
 class _Ctx:
     "What every stage needs: config, data, device, run directory, timings, logging."
@@ -152,9 +159,11 @@ class _Ctx:
             self.y, self.y_test = self.scaler.norm(ds.labels).astype(np.float32), ds.labels_test
         else: self.y, self.y_test = ds.labels, ds.labels_test
         self.data_id = {'source': ds.source, 'summary': ds.summary(), 'task': cfg['task'], 'label_range': ds.label_range}
+        if cfg.get('model_kw'): self.data_id['model_kw'] = cfg['model_kw']  # every stage's networks depend on it
         self.timings = {}
 
     def model(self, name, **kw):
+        kw = {**self.cfg.get('model_kw', {}).get(name, {}), **kw}
         return create_model(name, num_classes=self.K, in_channels=self.C, img_size=self.S, task=self.cfg['task'], **kw).to(self.dev)
 
     def metric(self, m):
@@ -233,7 +242,7 @@ def _stage_dre(x:_Ctx, G, y2h, gan_key):
     def make_feat():
         if x.reg:
             from cgankd.dre import SparseAE
-            return SparseAE(x.C, x.S, dim_h=dc['sae_dim']).to(x.dev)
+            return SparseAE(x.C, x.S, dim_h=dc['sae_dim'], ch=dc['sae_ch']).to(x.dev)
         return x.model(dc['feature_arch'])
     def make_ratio(fnet):
         if x.reg:
