@@ -282,7 +282,7 @@ def _stage_bank(x:_Ctx, G, dr, teacher, keys):
     fill_bank(bank, G, dr, teacher, rs_done(target, groups, bc['burn_in'], x.seed), bc['max_samples'], progress=x.progress)
     return bank, n_pg
 
-# %% ../nbs/10_pipeline.ipynb #aa0dee0b
+# %% ../nbs/10_pipeline.ipynb #57658215
 def _saved_selection(out:Path, name:str, meta:dict) -> Selection:
     "The saved selection `name` of run `out`, checked against the bank it will index."
     sel = Selection.load(Path(out)/'selections', name)
