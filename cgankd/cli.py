@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--seed', type=int, default=None)
     r.add_argument('--rho', type=float, default=None, help='teacher filter quantile (default 0.9)')
     r.add_argument('--n-fake', type=int, default=None, help='processed fakes for the students (default 10000)')
+    r.add_argument('--selection', default=None, metavar='NAME',
+                   help='train the students on a selection saved in OUT/selections (e.g. by a widget\'s Apply)')
     r.add_argument('--device', default=None, help="'cpu', 'cuda' or 'auto' (default)")
     r.add_argument('--preset', default='default', choices=PRESETS, help="'smoke' shrinks every schedule (for tests)")
     r.add_argument('--config', default=None, help='a JSON config file (e.g. a previous run\'s config.json)')
@@ -45,7 +47,7 @@ def overrides_from_args(a) -> dict:
         over = load_json(a.config)
         if not isinstance(over, dict): raise CgankdError(f"{a.config}: expected a JSON object of config keys")
     flags = {'data': a.data, 'task': a.task, 'seed': a.seed, 'device': a.device, 'data_root': getattr(a, 'data_root', None),
-             'select': {'rho': a.rho} if a.rho is not None else None,
+             'select': {k: v for k, v in (('rho', a.rho), ('use', a.selection)) if v is not None} or None,
              'bank': {'n_fake': a.n_fake} if a.n_fake is not None else None}
     over = deep_update(over, {k: v for k, v in flags.items() if v is not None})
     return deep_update(over, parse_set(a.sets))

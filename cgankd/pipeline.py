@@ -38,7 +38,7 @@ DEFAULTS = {
     'dre': {'feature_arch': 'cnn_medium', 'feature_steps': 800, 'steps': 1500, 'batch_size': 128, 'lr': 1e-3,
             'lam': 0.01, 'dropout': 0.5},
     'bank': {'n_fake': 10000, 'burn_in': 200, 'max_samples': 200000, 'shard_size': 5000},
-    'select': {'rho': 0.9, 'replace': False},
+    'select': {'rho': 0.9, 'replace': False, 'use': None},
     'student': {'archs': ['cnn_small', 'mlp'], 'steps': 2000, 'batch_size': 128, 'lr': 0.05, 'weight_decay': 5e-4,
                 'fake_fraction': 0.5, 'augment': None},
 }
@@ -291,6 +291,16 @@ def _stage_bank(x:_Ctx, G, dr, teacher, keys):
     fill_bank(bank, G, dr, teacher, rs_done(target, groups, bc['burn_in'], x.seed), bc['max_samples'], progress=x.progress)
     return bank, n_pg
 
+# %% ../nbs/10_pipeline.ipynb #57658215
+def _saved_selection(out:Path, name:str, meta:dict) -> Selection:
+    "The saved selection `name` of run `out`, checked against the bank it will index."
+    sel = Selection.load(Path(out)/'selections', name)
+    made_on = sel.params.get('networks')
+    if made_on is not None and made_on != meta.get('networks'):
+        raise CgankdError(f"{Path(out)/'selections'/(name + '.json')}: selection was made on another bank (networks {made_on}, "
+                          f"this run's bank has {meta.get('networks')}); save it again from the current bank")
+    return sel
+
 # %% ../nbs/10_pipeline.ipynb #eb42b947
 def run(out:str|Path, # run directory (created if missing)
         preset:str='default', # 'default' or 'smoke'
@@ -312,13 +322,14 @@ def run(out:str|Path, # run directory (created if missing)
     sels = standard_selections(table, n_pg, sc['rho'], bank.meta, cfg['bank']['burn_in'])
     for s in sels.values(): s.save(out/'selections')
     method = ABLATION[3] if sc['replace'] else ABLATION[2]
+    used = _saved_selection(out, sc['use'], bank.meta) if sc['use'] else None  # e.g. saved by a widget's Apply
     x.clock('selection', t0)
 
     stc = cfg['student']
-    def train_student(arch, sel:Selection|None):
+    def train_student(arch, sel:Selection|None, stage:str|None=None):
         name = 'nokd' if sel is None else sel.name
         sel_id = None if sel is None else config_hash([sel.indices.tolist(), np.asarray(sel.labels).tolist()])
-        st = Stage(out/'students'/arch, name.replace('+', '_'), {'data': x.data_id, 'cfg': stc, 'seed': x.seed, 'arch': arch,
+        st = Stage(out/'students'/arch, stage or name.replace('+', '_'), {'data': x.data_id, 'cfg': stc, 'seed': x.seed, 'arch': arch,
                                                                    'selection': sel_id, 'networks': bank.meta['networks']})
         if not st.done:
             log(f"[student] {arch} / {name}" + ('' if sel is None else f" ({len(sel)} fakes)"))
@@ -337,8 +348,9 @@ def run(out:str|Path, # run directory (created if missing)
     if not archs: raise CgankdError("config student.archs is empty; name at least one student architecture")
     ablation = {'arch': archs[0], 'nokd': train_student(archs[0], None)}
     for name in ABLATION: ablation[name] = train_student(archs[0], sels[name])
-    students = [{'arch': archs[0], 'nokd': ablation['nokd'], 'cgankd': ablation[method]}]
-    for a in archs[1:]: students.append({'arch': a, 'nokd': train_student(a, None), 'cgankd': train_student(a, sels[method])})
+    final, fstage = (sels[method], None) if used is None else (used, f'selection_{used.name}')
+    students = [{'arch': archs[0], 'nokd': ablation['nokd'], 'cgankd': ablation[method] if used is None else train_student(archs[0], used, fstage)}]
+    for a in archs[1:]: students.append({'arch': a, 'nokd': train_student(a, None), 'cgankd': train_student(a, final, fstage)})
     x.clock('students', t0)
 
     report = {
@@ -348,6 +360,7 @@ def run(out:str|Path, # run directory (created if missing)
                  'kept_filtering': len(sels['subsampling+filtering']),
                  'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed'])},
         'notes': list(x.ds.notes), 'timings_s': x.timings,
+        'selection': {'name': final.name, 'saved': used is not None, 'n': len(final), 'params': final.params},
     }
     if x.reg: report['data']['label_range'] = list(x.ds.label_range)
     t0 = time.time()
