@@ -2,7 +2,8 @@
 
 One default pipeline run per seed with `student.compare_kd` on, restricted to the first (default) student to save
 time; the teacher, cGAN, density-ratio model and bank are the default run's. Prints per-seed rows and mean +- std
-(test accuracy %, 500 test images). Runs are cached in --out, so a rerun only reprints (and finishes missing seeds).
+(test accuracy %, 500 test images). Runs are cached in --out, so a rerun only reprints (and finishes missing seeds);
+`call_s` is the time this invocation spent on a seed (near 0 when it was cached).
 
     OMP_NUM_THREADS=1 python bench/kd_digits.py [--kd blkd] [--seeds 0 1 2] [--out bench/runs/kd_digits] [--set KEY=VALUE ...]
 """
@@ -34,7 +35,7 @@ cols = [('nokd', 'NOKD'), ('kd', label), ('cgankd', 'cGAN-KD'), ('cgankd+kd', f'
 rep0 = rows[0][1]
 print(f"\ndata: {rep0['data']['name']}; teacher: {rep0['teacher']['arch']}; student: {arch}; KD: {rep0['kd']['methods']}; "
       f"cGAN-KD method: {rep0['method']}; metric: test {rep0['metric']} (%)")
-print('| seed | teacher | ' + ' | '.join(c for _, c in cols) + ' | run_s |')
+print('| seed | teacher | ' + ' | '.join(c for _, c in cols) + ' | call_s |')
 print('|---' * (len(cols) + 3) + '|')
 for s, rep, secs in rows:
     st = rep['students'][0]
