@@ -8,6 +8,7 @@ import argparse, sys, warnings
 from pathlib import Path
 from .core import CgankdError, load_json
 from .pipeline import run, parse_set, PRESETS
+from .kd import parse_kd_specs
 
 # %% auto #0
 __all__ = ['build_parser', 'overrides_from_args', 'deep_update', 'main']
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "holding it or cifar-100-python/)")
     r.add_argument('--smoke', action='store_true', help="with --recipe: the recipe's shrunk CPU version (for tests); "
                    "without: the same as --preset smoke")
+    r.add_argument('--kd', action='append', default=[], metavar='NAME[:WEIGHT]',
+                   help='add a KD loss on top of cGAN-KD, e.g. --kd crd:0.8 (repeatable or comma-separated; '
+                        'default weights from the CRD repository; see cgankd.kd.list_kd_losses())')
+    r.add_argument('--compare-kd', action='store_true', help='also train each student with the KD loss(es) alone (real data only) for the report')
     return p
 
 def overrides_from_args(a) -> dict:
@@ -49,6 +54,8 @@ def overrides_from_args(a) -> dict:
     flags = {'data': a.data, 'task': a.task, 'seed': a.seed, 'device': a.device, 'data_root': getattr(a, 'data_root', None),
              'select': {k: v for k, v in (('rho', a.rho), ('use', a.selection)) if v is not None} or None,
              'bank': {'n_fake': a.n_fake} if a.n_fake is not None else None}
+    if a.kd: flags['student'] = {'kd': [[n, w] + ([hp] if hp else []) for n, w, hp in parse_kd_specs(a.kd)]}
+    if a.compare_kd: flags['student'] = {**(flags.get('student') or {}), 'compare_kd': True}
     over = deep_update(over, {k: v for k, v in flags.items() if v is not None})
     return deep_update(over, parse_set(a.sets))
 
@@ -73,6 +80,11 @@ def main(argv:list[str]|None=None) -> int:
             s = rep['students'][0]
             print(f"{rep['data']['name']}: {s['arch']} {rep['metric']} NOKD {s['nokd']:.2f} -> cGAN-KD {s['cgankd']:.2f}; "
                   f"report: {Path(a.out)/'report.html'}")
+            if 'kd' in rep:
+                lab = rep['kd']['label']
+                for s in rep['students']:
+                    print(f"  {s['arch']}: NOKD {s['nokd']:.2f}" + (f", {lab} {s['kd']:.2f}" if 'kd' in s else '')
+                          + f", cGAN-KD {s['cgankd']:.2f}, cGAN-KD + {lab} {s['cgankd+kd']:.2f}")
         return 0
     except CgankdError as e:
         print(f"cgankd: error: {e}", file=sys.stderr)

@@ -57,13 +57,15 @@ class ConvNet(nn.Module):
                  depth:int=1, # convs per stage
                  dropout:float=0.0): # dropout before the head
         super().__init__()
-        layers, c, s = [], in_channels, img_size
+        layers, c, s, stage_ends = [], in_channels, img_size, []
         for i, w in enumerate(widths):
             if i > 0 and s > 2: layers.append(nn.MaxPool2d(2)); s //= 2
             for _ in range(depth):
                 layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
                 c = w
+            stage_ends.append(f'body.{len(layers) - 1}')
         self.body, self.feat_dim = nn.Sequential(*layers), c
+        self.kd_layers = stage_ends  # names of the modules whose outputs are the stage feature maps, in depth order (for KD)
         self.drop, self.head = nn.Dropout(dropout), nn.Linear(c, num_outputs)
 
     def features(self, x): "Penultimate features (N, feat_dim)."; return self.body(x).mean((2, 3))
@@ -78,6 +80,7 @@ class MLP(nn.Module):
         layers, d = [nn.Flatten()], in_channels * img_size * img_size
         for h in hidden: layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True)]; d = h
         self.body, self.feat_dim = nn.Sequential(*layers), d
+        self.kd_layers = [f'body.{3 * i + 3}' for i in range(len(hidden))]  # hidden layers' outputs (2-D "maps", for KD)
         self.drop, self.head = nn.Dropout(dropout), nn.Linear(d, num_outputs)
 
     def features(self, x): "Penultimate features (N, feat_dim)."; return self.body(x)

@@ -18,6 +18,7 @@ from .dre import class_ratio_model, DensityRatio
 from .bank import FakeBank, bank_meta, fill_bank, rs_done, standard_selections, Selection, ABLATION
 from .train import train_classifier, train_gan, train_ratio, train_ccgan, train_sae
 from .report import write_html_report
+from .kd import check_kd_specs, kd_label, kd_defaults, make_distiller
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TASK_DEFAULTS', 'SMOKE', 'SMOKE_TASK', 'FREE_KEYS', 'PRESETS', 'merge', 'make_config', 'parse_set',
@@ -40,7 +41,9 @@ DEFAULTS = {
     'bank': {'n_fake': 10000, 'burn_in': 200, 'max_samples': 200000, 'shard_size': 5000},
     'select': {'rho': 0.9, 'replace': False, 'use': None},
     'student': {'archs': ['cnn_small', 'mlp'], 'steps': 2000, 'batch_size': 128, 'lr': 0.05, 'weight_decay': 5e-4,
-                'fake_fraction': 0.5, 'augment': None},
+                'fake_fraction': 0.5, 'augment': None,
+                'kd': [], # KD losses added on top of real + processed fakes: [[name, weight or null], ...], see cgankd.kd
+                'compare_kd': False}, # also train each student with the KD losses alone (real data only)
 }
 
 # Regression differs where the method does: CcGAN with a label embedding instead of BigGAN, sparse-autoencoder features
@@ -171,10 +174,10 @@ class _Ctx:
         out = predict(m, self.ds.images_test)
         return mae(self.scaler.denorm(out[:, 0]), self.y_test) if self.reg else accuracy(out, self.y_test)
 
-    def train(self, m, st, c, name, seed, fakes=None, fake_fraction=None, augment=None, ckpt='ckpt.pt'):
+    def train(self, m, st, c, name, seed, fakes=None, fake_fraction=None, augment=None, ckpt='ckpt.pt', kd=None):
         torch.manual_seed(seed)
         return train_classifier(m, self.ds.images, self.y, c['steps'], c['batch_size'], c['lr'], c['weight_decay'], seed,
-                                fakes=fakes, fake_fraction=fake_fraction, task=self.cfg['task'], augment=augment,
+                                fakes=fakes, fake_fraction=fake_fraction, task=self.cfg['task'], augment=augment, kd=kd,
                                 ckpt=st.dir/ckpt, key=st.key, every=self.every, desc=name, progress=self.progress)
 
     def clock(self, name, t0): self.timings[name] = round(self.timings.get(name, 0) + time.time() - t0, 2)
@@ -309,6 +312,8 @@ def run(out:str|Path, # run directory (created if missing)
         log=print): # where stage messages go
     "Run (or resume) the whole cGAN-KD pipeline in `out`; returns the report dict (also written to `out/report.json`)."
     cfg = make_config(preset, overrides)
+    kd = check_kd_specs(cfg['student']['kd'], cfg['task'])  # fail before any training on a bad KD spec
+    if cfg['student']['compare_kd'] and not kd: raise CgankdError("student.compare_kd needs KD methods in student.kd (e.g. --kd blkd)")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     save_json(cfg, out/'config.json')
     x = _Ctx(cfg, out, progress, log)
@@ -326,11 +331,15 @@ def run(out:str|Path, # run directory (created if missing)
     x.clock('selection', t0)
 
     stc = cfg['student']
-    def train_student(arch, sel:Selection|None, stage:str|None=None):
+    def train_student(arch, sel:Selection|None, kd=None, saved:bool=False):
         name = 'nokd' if sel is None else sel.name
+        if kd: name = f"kd-{kd_label(kd)}" if sel is None else f"cgankd+kd-{kd_label(kd)}"
         sel_id = None if sel is None else config_hash([sel.indices.tolist(), np.asarray(sel.labels).tolist()])
-        st = Stage(out/'students'/arch, stage or name.replace('+', '_'), {'data': x.data_id, 'cfg': stc, 'seed': x.seed, 'arch': arch,
-                                                                   'selection': sel_id, 'networks': bank.meta['networks']})
+        deps = {'data': x.data_id, 'cfg': {k: v for k, v in stc.items() if k not in ('kd', 'compare_kd')}, 'seed': x.seed,
+                'arch': arch, 'selection': sel_id, 'networks': bank.meta['networks'], **({'kd': kd} if kd else {})}
+        folder = name.replace('+', '_')
+        if saved: folder = f'selection_{sel.name}' + (f'_kd-{kd_label(kd)}' if kd else '')  # a selection saved by hand (e.g. a widget)
+        st = Stage(out/'students'/arch, folder, deps)
         if not st.done:
             log(f"[student] {arch} / {name}" + ('' if sel is None else f" ({len(sel)} fakes)"))
             torch.manual_seed(x.seed + 3); m = x.model(arch)
@@ -338,7 +347,11 @@ def run(out:str|Path, # run directory (created if missing)
             if sel is not None:
                 labels = x.scaler.norm(sel.labels).astype(np.float32) if x.reg else sel.labels
                 fakes = (bank.images(sel.indices), labels)
-            x.train(m, st, stc, f'{arch}/{name}', x.seed + 3, fakes=fakes, fake_fraction=stc['fake_fraction'], augment=stc['augment'])
+            kdm = make_distiller(kd, teacher, m, x.ds.images, x.y, fakes, stc['batch_size'], x.seed + 3, stc['fake_fraction'],
+                                 cfg['task'], stc['steps']) if kd else None
+            try: x.train(m, st, stc, f'{arch}/{name}', x.seed + 3, fakes=fakes, fake_fraction=stc['fake_fraction'], augment=stc['augment'], kd=kdm)
+            finally:
+                if kdm is not None: kdm.close()
             save_checkpoint(_net_state(m), st.dir/'model.pt')
             st.finish({'test_metric': x.metric(m)})
         return st.result['test_metric']
@@ -348,9 +361,12 @@ def run(out:str|Path, # run directory (created if missing)
     if not archs: raise CgankdError("config student.archs is empty; name at least one student architecture")
     ablation = {'arch': archs[0], 'nokd': train_student(archs[0], None)}
     for name in ABLATION: ablation[name] = train_student(archs[0], sels[name])
-    final, fstage = (sels[method], None) if used is None else (used, f'selection_{used.name}')
-    students = [{'arch': archs[0], 'nokd': ablation['nokd'], 'cgankd': ablation[method] if used is None else train_student(archs[0], used, fstage)}]
-    for a in archs[1:]: students.append({'arch': a, 'nokd': train_student(a, None), 'cgankd': train_student(a, final, fstage)})
+    final, saved = (sels[method], False) if used is None else (used, True)
+    students = [{'arch': archs[0], 'nokd': ablation['nokd'], 'cgankd': ablation[method] if used is None else train_student(archs[0], used, saved=True)}]
+    for a in archs[1:]: students.append({'arch': a, 'nokd': train_student(a, None), 'cgankd': train_student(a, final, saved=saved)})
+    for s in students if kd else []:  # KD alone (real data) when comparing, and cGAN-KD + KD
+        if stc['compare_kd']: s['kd'] = train_student(s['arch'], None, kd)
+        s['cgankd+kd'] = train_student(s['arch'], final, kd, saved=saved)
     x.clock('students', t0)
 
     report = {
@@ -363,6 +379,7 @@ def run(out:str|Path, # run directory (created if missing)
         'selection': {'name': final.name, 'saved': used is not None, 'n': len(final), 'params': final.params},
     }
     if x.reg: report['data']['label_range'] = list(x.ds.label_range)
+    if kd: report['kd'] = {'label': kd_label(kd), 'methods': [[n, kd_defaults(n)['weight'] if w is None else w] + ([hp] if hp else []) for n, w, hp in kd]}
     t0 = time.time()
     write_html_report(report, out/'report.html', bank=bank, selections=sels, real=x.ds)
     x.clock('report', t0)
