@@ -43,8 +43,9 @@ def report_figures(report:dict, # the report dict written to report.json
     "The report's plotly figures."
     m, figs = report['metric'], []
     st = report['students']
-    f = go.Figure([go.Bar(name='NOKD', x=[s['arch'] for s in st], y=[s['nokd'] for s in st]),
-                   go.Bar(name='cGAN-KD', x=[s['arch'] for s in st], y=[s['cgankd'] for s in st])])
+    lab = report.get('kd', {}).get('label', 'KD')
+    cols = [('nokd', 'NOKD'), ('kd', lab), ('cgankd', 'cGAN-KD'), ('cgankd+kd', f'cGAN-KD + {lab}')]  # KD columns when run
+    f = go.Figure([go.Bar(name=name, x=[s['arch'] for s in st], y=[s.get(k) for s in st]) for k, name in cols if any(k in s for s in st)])
     f.update_layout(barmode='group', title=f"Students: test {m}", yaxis_title=m); figs.append(f)
     ab = report['ablation']; keys = [k for k in ab if k != 'arch']
     f = go.Figure(go.Bar(x=keys, y=[ab[k] for k in keys], text=[f"{ab[k]:.2f}" for k in keys], textposition='auto'))
