@@ -272,6 +272,7 @@ def load_dataset(spec:str, # a registered dataset name ('digits') or a path to a
                 ) -> ImageSet:
     "Load a data set by registered name or `.npz` path."
     spec = str(spec)
+    if spec not in DATASETS and 'cifar100' not in DATASETS: import cgankd.readers  # noqa: F401 (lazy: it imports this module)
     if spec in DATASETS: return DATASETS.create(spec, task=task, **kw)
     if spec.endswith('.npz') or Path(spec).exists(): return read_npz(spec, task=task, **kw)
     raise UnknownNameError(f"unknown dataset {spec!r}: not a registered name nor an existing file; known datasets: "
