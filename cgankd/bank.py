@@ -4,19 +4,20 @@
 
 # %% ../nbs/05_bank.ipynb #08983c82
 from __future__ import annotations
-import io, math, re, warnings
+import contextlib, copy, io, math, re, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import (CgankdError, atomic_write_bytes, save_json, load_json, torch_generator, to_float, to_uint8)
+from .core import (CgankdError, atomic_write_bytes, save_json, load_json, step_seed, to_float, to_uint8)
+from .distributed import current
 
 # %% auto #0
-__all__ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'bank_meta', 'group_labels', 'teacher_scores', 'generate_shard', 'fill_bank',
-           'rejection_sample', 'rs_done', 'rho_filter', 'Selection', 'make_selection', 'first_per_group',
-           'standard_selections']
+__all__ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'counter_normals', 'bank_meta', 'group_labels', 'teacher_scores',
+           'prepare_for_inference', 'score_batch', 'generate_shard', 'fill_bank', 'rejection_sample', 'rs_done',
+           'rho_filter', 'Selection', 'make_selection', 'first_per_group', 'standard_selections']
 
 # %% ../nbs/05_bank.ipynb #2c0b9caa
 TABLE_FIELDS = ('index', 'group', 'label', 'log_ratio', 'teacher_pred', 'teacher_loss')
@@ -25,7 +26,8 @@ class FakeBank:
     "A folder of atomically written shards of generated samples (`images` + `TABLE_FIELDS`) and a `meta.json`."
     def __init__(self,
                  root:str|Path, # the bank's folder
-                 meta:dict|None=None): # required to create a bank, see `bank_meta`
+                 meta:dict|None=None, # required to create a bank, see `bank_meta`
+                 write_meta:bool=True): # False: expect another process (rank 0) to have written `meta.json`
         self.root = Path(root)
         mp = self.root/'meta.json'
         if mp.exists():
@@ -33,26 +35,35 @@ class FakeBank:
             if meta is not None and meta != self.meta:
                 raise CgankdError(f"{mp}: bank was created with a different configuration; "
                                   f"use a new folder or delete the old bank (have {self.meta}, asked for {meta})")
-        elif meta is None: raise CgankdError(f"{self.root}: not a fake bank (meta.json missing)")
+        elif meta is None or not write_meta: raise CgankdError(f"{self.root}: not a fake bank (meta.json missing)")
         else:
             self.meta = dict(meta); save_json(self.meta, mp)
-        self._cache = {}
+        self._cache, self._limit = {}, None
 
     @property
     def shard_size(self) -> int: return int(self.meta['shard_size'])
     def shard_path(self, k:int) -> Path: "Path of shard `k`."; return self.root/f'shard_{k:05d}.npz'
 
+    def view(self, n:int) -> 'FakeBank':
+        "The same bank seen as if only shards `0..n-1` existed (shares the table cache); used to test a stopping rule on a prefix."
+        v = copy.copy(self); v._limit = int(n); return v
+
     def shards(self) -> list[int]:
-        "Indices of the complete shards, in order."
-        return sorted(int(m.group(1)) for p in self.root.glob('shard_*.npz') if (m := re.fullmatch(r'shard_(\d+)\.npz', p.name)))
+        "Indices of the complete shards on disk, in order (temporary files of writers are not shards)."
+        ks = (int(m.group(1)) for p in self.root.glob('shard_*.npz') if (m := re.fullmatch(r'shard_(\d+)\.npz', p.name)))
+        return sorted(k for k in ks if self._limit is None or k < self._limit)
 
     def first_missing(self) -> int:
-        "The first shard index not yet written (generation resumes here)."
+        "The first shard index not yet written (generation resumes here; shards `0..first_missing()-1` form the readable prefix)."
         have, k = set(self.shards()), 0
         while k in have: k += 1
         return k
 
-    def __len__(self): return sum(len(self._load(k)['index']) for k in self.shards())
+    def prefix(self) -> list[int]:
+        "The contiguous complete shards `0..first_missing()-1`: what `table()` reads."
+        return list(range(self.first_missing()))
+
+    def __len__(self): return sum(len(self._load(k)['index']) for k in self.prefix())
 
     def write_shard(self, k:int, arrays:dict):
         "Write shard `k` atomically; `arrays` holds `images` and every field of `TABLE_FIELDS`."
@@ -60,14 +71,20 @@ class FakeBank:
         if missing: raise CgankdError(f"shard {k}: missing fields {missing}")
         buf = io.BytesIO(); np.savez(buf, **arrays); atomic_write_bytes(self.shard_path(k), buf.getvalue())
 
+    def trim(self, n:int) -> list[int]:
+        "Delete the shards with index >= `n` (extra shards written past the stopping point by other ranks); returns them."
+        gone = [k for k in self.view(10**9).shards() if k >= n]
+        for k in gone: self.shard_path(k).unlink(missing_ok=True); self._cache.pop(k, None)
+        return gone
+
     def _load(self, k:int) -> dict:
         if k not in self._cache:
             with np.load(self.shard_path(k)) as z: self._cache[k] = {f: z[f] for f in TABLE_FIELDS}
         return self._cache[k]
 
     def table(self) -> dict[str, np.ndarray]:
-        "All table fields (no images) over the complete shards, concatenated in index order."
-        ks = [k for k in self.shards()]
+        "All table fields (no images) over the contiguous prefix of complete shards, concatenated in index order."
+        ks = self.prefix()
         if not ks: return {f: np.zeros(0) for f in TABLE_FIELDS}
         parts = [self._load(k) for k in ks]
         return {f: np.concatenate([p[f] for p in parts]) for f in TABLE_FIELDS}
@@ -79,8 +96,39 @@ class FakeBank:
         ks = indices // self.shard_size
         for k in np.unique(ks):
             m = ks == k
+            if not self.shard_path(int(k)).exists():
+                raise CgankdError(f"{self.shard_path(int(k))}: shard missing (indices {indices[m][:3].tolist()}...); the bank holds shards {self.prefix()[-1:] and f'0..{self.prefix()[-1]}' or 'none'}")
             with np.load(self.shard_path(int(k))) as z: out[m] = z['images'][indices[m] - k * self.shard_size]
         return out
+
+# %% ../nbs/05_bank.ipynb #fbdeef0a
+_M32 = 0xFFFFFFFF
+
+def _mul32(x:torch.Tensor, c:int) -> torch.Tensor:
+    "(x * c) mod 2**32 for int64 tensors holding 32-bit values, without int64 overflow."
+    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _M32
+
+def _mix32(x:torch.Tensor) -> torch.Tensor:
+    "lowbias32: a 32-bit integer hash with good avalanche, on int64 tensors."
+    x = x ^ (x >> 16); x = _mul32(x, 0x7feb352d)
+    x = x ^ (x >> 15); x = _mul32(x, 0x846ca68b)
+    return x ^ (x >> 16)
+
+def counter_normals(seed:int, # run seed
+                    index:torch.Tensor, # (N,) global sample indices (int64), on the device wanted
+                    dim:int, # latent length
+                    stream:int=5 # separates independent uses of the same (seed, index)
+                   ) -> torch.Tensor: # (N, dim) float32 standard normals
+    "Standard normals that depend only on (seed, stream, index, coordinate): counter-based, vectorised, device-side."
+    k = step_seed(seed, stream)
+    s0, s1 = k & _M32, (k >> 32) & _M32
+    idx = index.to(torch.int64)
+    h = _mix32(_mix32((idx & _M32) ^ s0) ^ ((idx >> 32) & _M32) ^ s1)       # one key per sample
+    j = _mul32(torch.arange(2 * ((dim + 1) // 2), device=idx.device, dtype=torch.int64), 0x9E3779B9)
+    bits = _mix32(_mix32(h[:, None] ^ j[None]) ^ s0)                        # (N, 2 * ceil(dim / 2)) 32-bit values
+    u = ((bits >> 8).float() + 0.5) * (1.0 / 2**24)                         # uniforms in (0, 1), 24 bits
+    r, th = torch.sqrt(-2 * torch.log(u[:, 0::2])), (2 * math.pi) * u[:, 1::2]
+    return torch.stack([r * torch.cos(th), r * torch.sin(th)], 2).flatten(1)[:, :dim]
 
 # %% ../nbs/05_bank.ipynb #aad03371
 def bank_meta(task:str, # 'classification' or 'regression'
@@ -91,7 +139,8 @@ def bank_meta(task:str, # 'classification' or 'regression'
               label_range:tuple|None=None, # regression: (lo, hi) in label units
               **extra) -> dict:
     "The `meta.json` of a bank; for regression the label grid is `num_groups` evenly spaced values over `label_range`."
-    m = dict(task=task, num_groups=int(num_groups), image_shape=[int(v) for v in image_shape], shard_size=int(shard_size), seed=int(seed), **extra)
+    m = dict(task=task, num_groups=int(num_groups), image_shape=[int(v) for v in image_shape], shard_size=int(shard_size),
+             seed=int(seed), latents='counter-lowbias32-boxmuller', **extra)
     if task == 'regression':
         if label_range is None: raise CgankdError("a regression bank needs label_range=(lo, hi)")
         m.update(label_lo=float(label_range[0]), label_hi=float(label_range[1]))
@@ -118,7 +167,40 @@ def teacher_scores(teacher:torch.nn.Module, # trained on the real data (classifi
     pred = meta['label_lo'] + out[:, 0] * span
     return pred, (out[:, 0] - y.float()).abs() * span
 
-@torch.no_grad()
+# %% ../nbs/05_bank.ipynb #d179ef58
+_ROWS = 16 # every network call gets a multiple of this many rows (padded with copies of the last sample, then dropped)
+
+def _fast(dev:torch.device):
+    "bf16 autocast on CUDA, nothing elsewhere."
+    return torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else contextlib.nullcontext()
+
+def prepare_for_inference(*modules:torch.nn.Module):
+    "Eval mode, and `channels_last` layout on CUDA (a no-op on CPU)."
+    for m in modules:
+        m.eval()
+        if next(m.parameters()).device.type == 'cuda': m.to(memory_format=torch.channels_last)
+    return modules
+
+def score_batch(G:torch.nn.Module, # generator, called as G(z, y), with a `dim_z` attribute
+                density_ratio, # a `cgankd.dre.DensityRatio`
+                teacher:torch.nn.Module, # trained on the real data
+                index:torch.Tensor, # (B,) global sample indices on the networks' device
+                meta:dict # the bank's meta
+               ) -> tuple: # (uint8 images, log ratios, teacher predictions, teacher losses), on the device
+    "The fused pass for one batch: (seed, index) -> latents and labels -> G -> uint8 -> features -> ratio, and the teacher."
+    dev, n = index.device, len(index)
+    if n % _ROWS: index = torch.cat([index, index[-1:].expand(_ROWS - n % _ROWS)])  # see `_ROWS`
+    y_net, _ = group_labels(meta, index % meta['num_groups'])
+    z = counter_normals(meta['seed'], index, G.dim_z)
+    with _fast(dev):
+        u8 = to_uint8(G(z, y_net).float())
+        x = to_float(u8)
+        if dev.type == 'cuda': x = x.contiguous(memory_format=torch.channels_last)
+        lr = density_ratio.log_ratio(x, y_net).float()
+        pred, loss = teacher_scores(teacher, x, y_net, meta)
+    return u8[:n], lr[:n], pred[:n], loss[:n].float()
+
+@torch.inference_mode()
 def generate_shard(G:torch.nn.Module, # generator, called as G(z, y)
                    density_ratio, # a `cgankd.dre.DensityRatio`
                    teacher:torch.nn.Module, # trained on the real data
@@ -126,38 +208,55 @@ def generate_shard(G:torch.nn.Module, # generator, called as G(z, y)
                    meta:dict, # the bank's meta (task, num_groups, shard_size, seed, ...)
                    batch_size:int=1000, # samples per forward pass
                   ) -> dict:
-    "Generate and score shard `k`: images (uint8) and the table fields, as NumPy arrays."
+    "Generate and score shard `k` with the fused pass: images (uint8) and the table fields, as NumPy arrays."
     dev, S = next(G.parameters()).device, meta['shard_size']
     G.eval(); teacher.eval(); density_ratio.eval()
-    index = torch.arange(k * S, (k + 1) * S)
-    group = index % meta['num_groups']
-    y_net, y_lab = group_labels(meta, group)
-    z = torch.randn(S, G.dim_z, generator=torch_generator(meta['seed'], 5, k))
-    out = {f: [] for f in ('images', 'log_ratio', 'teacher_pred', 'teacher_loss')}
+    index = torch.arange(k * S, (k + 1) * S, device=dev)
+    bufs = None
     for i in range(0, S, batch_size):
-        yb, zb = y_net[i:i+batch_size].to(dev), z[i:i+batch_size].to(dev)
-        u8 = to_uint8(G(zb, yb))
-        xf = to_float(u8)
-        pred, loss = teacher_scores(teacher, xf, yb, meta)
-        for f, v in zip(out, (u8, density_ratio.log_ratio(xf, yb), pred, loss)): out[f].append(v.cpu())
-    arrays = {f: torch.cat(v).numpy() for f, v in out.items()}
-    arrays.update(index=index.numpy(), group=group.numpy(), label=y_lab.numpy())
-    for f in ('log_ratio', 'teacher_loss'): arrays[f] = arrays[f].astype(np.float32)
-    return arrays
+        outs = score_batch(G, density_ratio, teacher, index[i:i + batch_size], meta)
+        if bufs is None: bufs = [torch.empty((S, *o.shape[1:]), dtype=o.dtype, device=dev) for o in outs]
+        for b, o in zip(bufs, outs): b[i:i + len(o)] = o
+    u8, lr, pred, loss = bufs
+    images, scores = u8.cpu(), torch.stack([lr.double(), pred.double(), loss.double()]).cpu()  # the shard's transfers
+    idx_c = torch.arange(k * S, (k + 1) * S)
+    group = idx_c % meta['num_groups']
+    _, y_lab = group_labels(meta, group)
+    return dict(images=images.numpy(), index=idx_c.numpy(), group=group.numpy(), label=y_lab.numpy(),
+                log_ratio=scores[0].float().numpy(), teacher_pred=scores[1].to(pred.dtype).numpy(),
+                teacher_loss=scores[2].float().numpy())
 
+# %% ../nbs/05_bank.ipynb #61e713ca
 def fill_bank(bank:FakeBank, # the bank to extend
               G, density_ratio, teacher, # the trained networks
-              done:callable, # `done(bank) -> bool`: stop once this holds
+              done:callable, # `done(bank) -> bool`: stop once this holds (called on prefixes, see `FakeBank.view`)
               max_samples:int, # iteration cap: never generate more than this many fakes
               batch_size:int=1000, # samples per forward pass
-              progress:bool=True): # show a progress bar
-    "Write shards from the first missing one until `done(bank)` or `max_samples`; resumes where an interrupted run stopped."
+              progress:bool=True, # show a progress bar (rank 0)
+              dist=None): # a `cgankd.distributed.Dist`; default: the process's current context
+    "Write shards from the first missing one until `done` holds on the bank's prefix or `max_samples`; resumes where an interrupted run stopped, on one process or many."
+    dist = dist or current()
     max_shards = math.ceil(max_samples / bank.shard_size)
-    k = bank.first_missing()
-    with tqdm(total=max_shards, initial=k, desc='bank', unit='shard', disable=not progress, leave=False) as bar:
-        while k < max_shards and not done(bank):
-            bank.write_shard(k, generate_shard(G, density_ratio, teacher, k, bank.meta, batch_size))
-            k = bank.first_missing(); bar.update(1)
+    prepare_for_inference(G, density_ratio, teacher)
+    def stop_in(lo, hi):  # the first prefix length in lo..hi at which generation stops, or None
+        for n in range(lo, hi + 1):
+            if n >= max_shards or done(bank.view(n)): return n
+        return None
+    base = dist.broadcast(bank.first_missing() if dist.main else None)
+    stop = dist.broadcast(stop_in(base, base) if dist.main else None)
+    with tqdm(total=max_shards, initial=base, desc='bank', unit='shard', disable=not (progress and dist.main), leave=False) as bar:
+        while stop is None:
+            k = base + dist.rank
+            if k < max_shards and not bank.shard_path(k).exists():
+                bank.write_shard(k, generate_shard(G, density_ratio, teacher, k, bank.meta, batch_size))
+            dist.barrier()  # every shard of the round is on disk
+            if dist.main:
+                new = bank.first_missing()
+                nxt = (new, stop_in(base + 1, new))
+            new, stop = dist.broadcast(nxt if dist.main else None)
+            bar.update(new - base); base = new
+    if dist.main: bank.trim(stop)
+    dist.barrier()
     return bank
 
 # %% ../nbs/05_bank.ipynb #906c09d9
