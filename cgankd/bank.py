@@ -101,7 +101,7 @@ class FakeBank:
             with np.load(self.shard_path(int(k))) as z: out[m] = z['images'][indices[m] - k * self.shard_size]
         return out
 
-# %% ../nbs/05_bank.ipynb #fbdeef0a
+# %% ../nbs/05_bank.ipynb #c70e1800
 _M32 = 0xFFFFFFFF
 
 def _mul32(x:torch.Tensor, c:int) -> torch.Tensor:
@@ -167,7 +167,7 @@ def teacher_scores(teacher:torch.nn.Module, # trained on the real data (classifi
     pred = meta['label_lo'] + out[:, 0] * span
     return pred, (out[:, 0] - y.float()).abs() * span
 
-# %% ../nbs/05_bank.ipynb #d179ef58
+# %% ../nbs/05_bank.ipynb #079de397
 _ROWS = 16 # every network call gets a multiple of this many rows (padded with copies of the last sample, then dropped)
 
 def _fast(dev:torch.device):
@@ -226,7 +226,7 @@ def generate_shard(G:torch.nn.Module, # generator, called as G(z, y)
                 log_ratio=scores[0].float().numpy(), teacher_pred=scores[1].to(pred.dtype).numpy(),
                 teacher_loss=scores[2].float().numpy())
 
-# %% ../nbs/05_bank.ipynb #61e713ca
+# %% ../nbs/05_bank.ipynb #5bc24063
 def fill_bank(bank:FakeBank, # the bank to extend
               G, density_ratio, teacher, # the trained networks
               done:callable, # `done(bank) -> bool`: stop once this holds (called on prefixes, see `FakeBank.view`)

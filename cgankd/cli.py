@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse, sys, warnings
 from pathlib import Path
 from .core import CgankdError, load_json
-from .pipeline import run, parse_set, PRESETS
+from .pipeline import run, parse_set, PRESETS, make_config
+from .distributed import init_from_env, shutdown, is_main
+from .bench import add_bench_parser, bench_from_args
 
 # %% auto #0
 __all__ = ['build_parser', 'overrides_from_args', 'deep_update', 'main']
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--set', dest='sets', action='append', default=[], metavar='KEY=VALUE',
                    help='override any config key, e.g. --set gan.steps=500 (repeatable)')
     r.add_argument('--quiet', action='store_true', help='no progress bars')
+    add_bench_parser(sub)
     return p
 
 def overrides_from_args(a) -> dict:
@@ -55,15 +58,19 @@ def main(argv:list[str]|None=None) -> int:
     "Entry point of the `cgankd` console script."
     a = build_parser().parse_args(argv)
     try:
+        if a.cmd == 'bench': bench_from_args(a)
         if a.cmd == 'run':
-            rep = run(a.out, preset=a.preset, overrides=overrides_from_args(a), progress=not a.quiet)
+            over = overrides_from_args(a)
+            init_from_env(make_config(a.preset, over)['device'])  # joins the process group under torchrun; no-op otherwise
+            rep = run(a.out, preset=a.preset, overrides=over, progress=not a.quiet)
             s = rep['students'][0]
-            print(f"{rep['data']['name']}: {s['arch']} {rep['metric']} NOKD {s['nokd']:.2f} -> cGAN-KD {s['cgankd']:.2f}; "
+            if is_main(): print(f"{rep['data']['name']}: {s['arch']} {rep['metric']} NOKD {s['nokd']:.2f} -> cGAN-KD {s['cgankd']:.2f}; "
                   f"report: {Path(a.out)/'report.html'}")
         return 0
     except CgankdError as e:
         print(f"cgankd: error: {e}", file=sys.stderr)
         return 2
+    finally: shutdown()
 
 # %% ../nbs/11_cli.ipynb #ea8b347b
 #| eval: false

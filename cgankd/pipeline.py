@@ -17,6 +17,8 @@ from .dre import class_ratio_model, DensityRatio
 from .bank import FakeBank, bank_meta, fill_bank, rs_done, standard_selections, Selection, ABLATION
 from .train import train_classifier, train_gan, train_ratio, train_ccgan, train_sae
 from .report import write_html_report
+# several processes (torchrun): rank 0 alone writes checkpoints and JSON files, every rank waits until they are on disk
+from .distributed import current as current_dist, is_main, save_checkpoint_main as save_checkpoint, save_json_main as save_json
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TASK_DEFAULTS', 'SMOKE', 'SMOKE_TASK', 'PRESETS', 'merge', 'make_config', 'parse_set', 'Stage', 'y2h_dim',
@@ -120,7 +122,7 @@ class Stage:
         if d.exists():
             rec = load_json(d)
             if rec.get('key') == self.key: self.result = rec['result']
-            else: d.unlink()
+            elif is_main(): d.unlink(missing_ok=True)
     @property
     def done(self) -> bool: return self.result is not None
     def finish(self, result:dict) -> dict:
@@ -140,7 +142,7 @@ class _Ctx:
     "What every stage needs: config, data, device, run directory, timings, logging."
     def __init__(self, cfg, out, progress, log):
         self.cfg, self.out, self.progress, self.log = cfg, Path(out), progress, log
-        self.dev, self.seed, self.every = get_device(cfg['device']), int(cfg['seed']), int(cfg['checkpoint_every'])
+        self.dev, self.seed, self.every = current_dist().device(get_device(cfg['device'])), int(cfg['seed']), int(cfg['checkpoint_every'])
         self.ds = _load_data(cfg)
         self.reg = cfg['task'] == 'regression'
         ds = self.ds
@@ -275,7 +277,11 @@ def _stage_bank(x:_Ctx, G, dr, teacher, keys):
                      label_range=x.ds.label_range if x.reg else None, networks=config_hash(keys))
     bdir = x.out/'bank'
     if (bdir/'meta.json').exists() and load_json(bdir/'meta.json') != meta:
-        x.log("[bank] networks or settings changed: regenerating"); shutil.rmtree(bdir)
+        x.log("[bank] networks or settings changed: regenerating")
+        if is_main(): shutil.rmtree(bdir)
+    current_dist().barrier()
+    if is_main(): FakeBank(bdir, meta)  # rank 0 writes meta.json, then every rank opens the bank
+    current_dist().barrier()
     bank = FakeBank(bdir, meta)
     target = math.ceil(n_pg / sc['rho'])
     x.log(f"[bank] generating until cDR-RS accepts {target} fakes per {'label value' if x.reg else 'class'}")
@@ -291,6 +297,7 @@ def run(out:str|Path, # run directory (created if missing)
     "Run (or resume) the whole cGAN-KD pipeline in `out`; returns the report dict (also written to `out/report.json`)."
     cfg = make_config(preset, overrides)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    if not current_dist().main: progress, log = False, (lambda *a, **k: None)  # rank 0 speaks for the run
     save_json(cfg, out/'config.json')
     x = _Ctx(cfg, out, progress, log)
     t0 = time.time(); teacher, st_t = _stage_teacher(x); x.clock('teacher', t0)
@@ -301,7 +308,8 @@ def run(out:str|Path, # run directory (created if missing)
     t0, sc = time.time(), cfg['select']
     table = bank.table()
     sels = standard_selections(table, n_pg, sc['rho'], bank.meta, cfg['bank']['burn_in'])
-    for s in sels.values(): s.save(out/'selections')
+    if is_main():
+        for s in sels.values(): s.save(out/'selections')
     method = ABLATION[3] if sc['replace'] else ABLATION[2]
     x.clock('selection', t0)
 
@@ -342,7 +350,7 @@ def run(out:str|Path, # run directory (created if missing)
     }
     if x.reg: report['data']['label_range'] = list(x.ds.label_range)
     t0 = time.time()
-    write_html_report(report, out/'report.html', bank=bank, selections=sels, real=x.ds)
+    if is_main(): write_html_report(report, out/'report.html', bank=bank, selections=sels, real=x.ds)
     x.clock('report', t0)
     report['timings_s']['total'] = round(sum(v for k, v in x.timings.items() if k != 'total'), 2)
     save_json(report, out/'report.json')
