@@ -104,15 +104,12 @@ class FakeBank:
 # %% ../nbs/05_bank.ipynb #c70e1800
 _M32 = 0xFFFFFFFF
 
-def _mul32(x:torch.Tensor, c:int) -> torch.Tensor:
-    "(x * c) mod 2**32 for int64 tensors holding 32-bit values, without int64 overflow."
-    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _M32
-
 def _mix32(x:torch.Tensor) -> torch.Tensor:
-    "lowbias32: a 32-bit integer hash with good avalanche, on int64 tensors."
-    x = x ^ (x >> 16); x = _mul32(x, 0x7feb352d)
-    x = x ^ (x >> 15); x = _mul32(x, 0x846ca68b)
-    return x ^ (x >> 16)
+    "A 32-bit integer hash with good avalanche (Wellons' lowbias32 variant) on int64 tensors holding 32-bit values."
+    # both multipliers are below 2**31, so x * c < 2**63: exact in int64, then reduced mod 2**32
+    x = x ^ (x >> 16); x = (x * 0x21f0aaad) & _M32
+    x = x ^ (x >> 15); x = (x * 0x735a2d97) & _M32
+    return x ^ (x >> 15)
 
 def counter_normals(seed:int, # run seed
                     index:torch.Tensor, # (N,) global sample indices (int64), on the device wanted
@@ -124,8 +121,8 @@ def counter_normals(seed:int, # run seed
     s0, s1 = k & _M32, (k >> 32) & _M32
     idx = index.to(torch.int64)
     h = _mix32(_mix32((idx & _M32) ^ s0) ^ ((idx >> 32) & _M32) ^ s1)       # one key per sample
-    j = _mul32(torch.arange(2 * ((dim + 1) // 2), device=idx.device, dtype=torch.int64), 0x9E3779B9)
-    bits = _mix32(_mix32(h[:, None] ^ j[None]) ^ s0)                        # (N, 2 * ceil(dim / 2)) 32-bit values
+    j = _mix32(torch.arange(2 * ((dim + 1) // 2), device=idx.device, dtype=torch.int64) ^ s1)  # one key per coordinate
+    bits = _mix32(h[:, None] ^ j[None])                                     # (N, 2 * ceil(dim / 2)) 32-bit values
     u = ((bits >> 8).float() + 0.5) * (1.0 / 2**24)                         # uniforms in (0, 1), 24 bits
     r, th = torch.sqrt(-2 * torch.log(u[:, 0::2])), (2 * math.pi) * u[:, 1::2]
     return torch.stack([r * torch.cos(th), r * torch.sin(th)], 2).flatten(1)[:, :dim]
@@ -140,7 +137,7 @@ def bank_meta(task:str, # 'classification' or 'regression'
               **extra) -> dict:
     "The `meta.json` of a bank; for regression the label grid is `num_groups` evenly spaced values over `label_range`."
     m = dict(task=task, num_groups=int(num_groups), image_shape=[int(v) for v in image_shape], shard_size=int(shard_size),
-             seed=int(seed), latents='counter-lowbias32-boxmuller', **extra)
+             seed=int(seed), latents='counter-hash32-boxmuller', **extra)
     if task == 'regression':
         if label_range is None: raise CgankdError("a regression bank needs label_range=(lo, hi)")
         m.update(label_lo=float(label_range[0]), label_hi=float(label_range[1]))
@@ -178,20 +175,23 @@ def prepare_for_inference(*modules:torch.nn.Module):
     "Eval mode, and `channels_last` layout on CUDA (a no-op on CPU)."
     for m in modules:
         m.eval()
-        if next(m.parameters()).device.type == 'cuda': m.to(memory_format=torch.channels_last)
+        p = next(m.parameters(), None)
+        if p is not None and p.device.type == 'cuda': m.to(memory_format=torch.channels_last)
     return modules
 
 def score_batch(G:torch.nn.Module, # generator, called as G(z, y), with a `dim_z` attribute
                 density_ratio, # a `cgankd.dre.DensityRatio`
                 teacher:torch.nn.Module, # trained on the real data
                 index:torch.Tensor, # (B,) global sample indices on the networks' device
-                meta:dict # the bank's meta
+                meta:dict, # the bank's meta
+                z:torch.Tensor|None=None # (B, dim_z) their latents, `counter_normals(seed, index, dim_z)` (computed when None)
                ) -> tuple: # (uint8 images, log ratios, teacher predictions, teacher losses), on the device
     "The fused pass for one batch: (seed, index) -> latents and labels -> G -> uint8 -> features -> ratio, and the teacher."
     dev, n = index.device, len(index)
-    if n % _ROWS: index = torch.cat([index, index[-1:].expand(_ROWS - n % _ROWS)])  # see `_ROWS`
+    if z is None: z = counter_normals(meta['seed'], index, G.dim_z)
+    if n % _ROWS:  # see `_ROWS`
+        index, z = torch.cat([index, index[-1:].expand(_ROWS - n % _ROWS)]), torch.cat([z, z[-1:].expand(_ROWS - n % _ROWS, -1)])
     y_net, _ = group_labels(meta, index % meta['num_groups'])
-    z = counter_normals(meta['seed'], index, G.dim_z)
     with _fast(dev):
         u8 = to_uint8(G(z, y_net).float())
         x = to_float(u8)
@@ -206,15 +206,16 @@ def generate_shard(G:torch.nn.Module, # generator, called as G(z, y)
                    teacher:torch.nn.Module, # trained on the real data
                    k:int, # shard index
                    meta:dict, # the bank's meta (task, num_groups, shard_size, seed, ...)
-                   batch_size:int=1000, # samples per forward pass
+                   batch_size:int=1024, # samples per forward pass (a multiple of 16 avoids padding; the bank does not depend on it)
                   ) -> dict:
     "Generate and score shard `k` with the fused pass: images (uint8) and the table fields, as NumPy arrays."
     dev, S = next(G.parameters()).device, meta['shard_size']
     G.eval(); teacher.eval(); density_ratio.eval()
     index = torch.arange(k * S, (k + 1) * S, device=dev)
+    z = counter_normals(meta['seed'], index, G.dim_z)  # the shard's latents in one go
     bufs = None
     for i in range(0, S, batch_size):
-        outs = score_batch(G, density_ratio, teacher, index[i:i + batch_size], meta)
+        outs = score_batch(G, density_ratio, teacher, index[i:i + batch_size], meta, z[i:i + batch_size])
         if bufs is None: bufs = [torch.empty((S, *o.shape[1:]), dtype=o.dtype, device=dev) for o in outs]
         for b, o in zip(bufs, outs): b[i:i + len(o)] = o
     u8, lr, pred, loss = bufs
@@ -231,7 +232,7 @@ def fill_bank(bank:FakeBank, # the bank to extend
               G, density_ratio, teacher, # the trained networks
               done:callable, # `done(bank) -> bool`: stop once this holds (called on prefixes, see `FakeBank.view`)
               max_samples:int, # iteration cap: never generate more than this many fakes
-              batch_size:int=1000, # samples per forward pass
+              batch_size:int=1024, # samples per forward pass (a multiple of 16 avoids padding; the bank does not depend on it)
               progress:bool=True, # show a progress bar (rank 0)
               dist=None): # a `cgankd.distributed.Dist`; default: the process's current context
     "Write shards from the first missing one until `done` holds on the bank's prefix or `max_samples`; resumes where an interrupted run stopped, on one process or many."

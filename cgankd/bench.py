@@ -121,7 +121,7 @@ def peak_rss_mib(n:int, batch_size:int, preset:str='default', device:str='cpu', 
 # %% ../nbs/14_bench.ipynb #572ba3d5
 def bench(n:int=20000, # fakes per timed repetition
           reps:int=5, # interleaved repetitions of (a), (b), (c)
-          batch_size:int=1000, # the batch size of all three
+          batch_size:int=1024, # the batch size of all three
           preset:str='default', # network sizes
           device:str='cpu', # where to run
           rss_n:int=10000, # N for the memory measurement (and 10 N)
@@ -157,7 +157,7 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
     b.add_argument('--preset', default=None, help="network sizes: 'default' or 'smoke' (default: 'smoke' with --quick)")
     b.add_argument('--n', type=int, default=None, help='fakes per timed repetition')
     b.add_argument('--reps', type=int, default=None, help='interleaved repetitions')
-    b.add_argument('--batch-size', type=int, default=1000)
+    b.add_argument('--batch-size', type=int, default=1024)
     b.add_argument('--rss-n', type=int, default=None, help='N for the peak-memory measurement (and 10 N)')
     b.add_argument('--device', default='cpu')
     return b
