@@ -84,9 +84,11 @@ class FakeBank:
 
     def table(self) -> dict[str, np.ndarray]:
         "All table fields (no images) over the contiguous prefix of complete shards, concatenated in index order."
-        ks = self.prefix()
-        if not ks: return {f: np.zeros(0) for f in TABLE_FIELDS}
-        parts = [self._load(k) for k in ks]
+        parts = []
+        for k in self.prefix():
+            try: parts.append(self._load(k))
+            except FileNotFoundError: break  # trimmed by the writer (past its stopping point) since it was listed
+        if not parts: return {f: np.zeros(0) for f in TABLE_FIELDS}
         return {f: np.concatenate([p[f] for p in parts]) for f in TABLE_FIELDS}
 
     def images(self, indices) -> np.ndarray:
