@@ -42,10 +42,16 @@ def bench_models(preset:str='default', # network sizes from this run preset ('de
     return m
 
 # %% ../nbs/14_bench.ipynb #cb79cfc9
+def _shard_for(n:int, shard_size:int) -> int:
+    "The shard size closest to `shard_size` that divides `n` into equal shards (so every pass does exactly `n` fakes)."
+    k = math.ceil(n / shard_size)
+    while n % k: k += 1
+    return n // k
+
 def run_fused(m:dict, n:int, batch_size:int, folder=None) -> float:
-    "(a) seconds to fill a bank of `n` fakes with the fused pass (writes included)."
+    "(a) seconds to fill a bank of exactly `n` fakes with the fused pass (writes included)."
     with tempfile.TemporaryDirectory(dir=folder) as d:
-        meta = dict(m['meta'], shard_size=min(m['meta']['shard_size'], n))
+        meta = dict(m['meta'], shard_size=_shard_for(n, m['meta']['shard_size']))
         t0 = time.perf_counter()
         fill_bank(FakeBank(d, meta), m['G'], m['dr'], m['teacher'], lambda b: False, n, batch_size, progress=False)
         return time.perf_counter() - t0
@@ -59,8 +65,9 @@ def run_forward_limit(m:dict, n:int, batch_size:int) -> float:
     G, fnet, ratio, teacher, dev = m['G'], m['dr'].feature_net, m['dr'].ratio, m['teacher'], m['device']
     z = torch.randn(batch_size, G.dim_z, device=dev); y = torch.arange(batch_size, device=dev) % G.num_classes
     _sync(dev); t0 = time.perf_counter()
-    for _ in range(math.ceil(n / batch_size)):
-        x = G(z, y); teacher(x); ratio(fnet.features(x), y)
+    for i in range(0, n, batch_size):  # the last batch is partial, as in (a) and (c)
+        zb, yb = (z, y) if i + batch_size <= n else (z[:n - i], y[:n - i])
+        x = G(zb, yb); teacher(x); ratio(fnet.features(x), yb)
     _sync(dev)
     return time.perf_counter() - t0
 
