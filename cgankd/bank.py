@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_bank.ipynb #08983c82
 from __future__ import annotations
-import contextlib, copy, io, math, re, warnings
+import contextlib, copy, functools, io, math, re, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -15,7 +15,7 @@ from .core import (CgankdError, atomic_write_bytes, save_json, load_json, step_s
 from .distributed import current
 
 # %% auto #0
-__all__ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'counter_normals', 'bank_meta', 'group_labels', 'teacher_scores',
+__all__ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'counter_normals', 'bank_meta', 'group_labels', 'teacher_scores', 'cpu_bf16',
            'prepare_for_inference', 'score_batch', 'generate_shard', 'fill_bank', 'rejection_sample', 'rs_done',
            'rho_filter', 'Selection', 'make_selection', 'first_per_group', 'standard_selections']
 
@@ -169,21 +169,64 @@ def teacher_scores(teacher:torch.nn.Module, # trained on the real data (classifi
 # %% ../nbs/05_bank.ipynb #079de397
 _ROWS = 16 # every network call gets a multiple of this many rows (padded with copies of the last sample, then dropped)
 
-def _fast(dev:torch.device):
-    "bf16 autocast on CUDA, nothing elsewhere."
-    return torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else contextlib.nullcontext()
+@functools.lru_cache(None)
+def cpu_bf16() -> bool:
+    "Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16, per /proc/cpuinfo) and oneDNN supports it."
+    try: flags = set(Path('/proc/cpuinfo').read_text().split())
+    except OSError: return False
+    return bool(flags & {'avx512_bf16', 'amx_bf16'}) and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
-def prepare_for_inference(*modules:torch.nn.Module):
-    "Eval mode, and `channels_last` layout on CUDA (a no-op on CPU)."
+def _bake_spectral_norm(model:torch.nn.Module):
+    "Replace every parametrized submodule (spectral norm) by a plain one holding its current (normalised) weight, in place."
+    from torch.nn.utils import parametrize
+    for parent in list(model.modules()):
+        for name, sub in list(parent.named_children()):
+            if not parametrize.is_parametrized(sub): continue
+            base = type(sub).__bases__[0]  # the class parametrize derived from
+            new = base.__new__(base); new.__dict__.update(sub.__dict__)  # no remove_parametrizations: it edits a class shared with the original
+            new._modules = {k: v for k, v in sub._modules.items() if k != 'parametrizations'}
+            new._parameters = dict(sub._parameters)
+            for t in sub.parametrizations: new._parameters[t] = torch.nn.Parameter(getattr(sub, t).detach().clone(), requires_grad=False)
+            setattr(parent, name, new)
+
+def _fold_batchnorm(model:torch.nn.Module):
+    "Fold eval-mode batch norm into the conv / linear layer right before it in every `nn.Sequential`, in place."
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+    nn = torch.nn
+    for seq in [s for s in model.modules() if isinstance(s, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            a, b = seq[i], seq[i + 1]
+            if not (isinstance(b, nn.modules.batchnorm._BatchNorm) and b.affine and b.track_running_stats): continue
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d): seq[i] = fuse_conv_bn_eval(a, b)
+            elif isinstance(a, nn.Linear) and isinstance(b, nn.BatchNorm1d): seq[i] = fuse_linear_bn_eval(a, b)
+            else: continue
+            seq[i + 1] = nn.Identity()  # keeps the indices of the other layers
+
+def prepare_for_inference(*modules:torch.nn.Module, # the trained networks (left untouched)
+                          bf16:bool|None=None, # bf16 autocast; None: on CUDA, and on CPUs with native bf16 (`cpu_bf16`)
+                         ) -> tuple: # prepared copies, in the same order
+    "Inference copies of `modules`: eval mode, no gradients, spectral norm baked into the weights, batch norm folded into the layer before it, `channels_last`, and the autocast dtype the fused pass uses (attribute `inference_dtype`)."
+    out = []
     for m in modules:
-        m.eval()
+        if isinstance(m, torch.nn.parallel.DistributedDataParallel): m = m.module
+        if getattr(m, 'inference_dtype', False) is not False: out.append(m); continue  # prepared already
         p = next(m.parameters(), None)
-        if p is not None and p.device.type == 'cuda': m.to(memory_format=torch.channels_last)
-    return modules
+        dev = p.device if p is not None else torch.device('cpu')
+        c = copy.deepcopy(m).eval().requires_grad_(False)
+        _bake_spectral_norm(c); _fold_batchnorm(c)
+        c.to(memory_format=torch.channels_last)
+        use = bf16 if bf16 is not None else (dev.type == 'cuda' or (dev.type == 'cpu' and cpu_bf16()))
+        c.inference_dtype = torch.bfloat16 if use else None
+        out.append(c)
+    return tuple(out)
 
-def score_batch(G:torch.nn.Module, # generator, called as G(z, y), with a `dim_z` attribute
-                density_ratio, # a `cgankd.dre.DensityRatio`
-                teacher:torch.nn.Module, # trained on the real data
+def _fast(dev:torch.device, dtype=None):
+    "Autocast to `dtype` on `dev` (nothing when None)."
+    return torch.autocast(dev.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+def score_batch(G:torch.nn.Module, # generator, called as G(z, y), with a `dim_z` attribute; from `prepare_for_inference`
+                density_ratio, # a `cgankd.dre.DensityRatio`, prepared likewise
+                teacher:torch.nn.Module, # trained on the real data, prepared likewise
                 index:torch.Tensor, # (B,) global sample indices on the networks' device
                 meta:dict, # the bank's meta
                 z:torch.Tensor|None=None # (B, dim_z) their latents, `counter_normals(seed, index, dim_z)` (computed when None)
@@ -194,10 +237,9 @@ def score_batch(G:torch.nn.Module, # generator, called as G(z, y), with a `dim_z
     if n % _ROWS:  # see `_ROWS`
         index, z = torch.cat([index, index[-1:].expand(_ROWS - n % _ROWS)]), torch.cat([z, z[-1:].expand(_ROWS - n % _ROWS, -1)])
     y_net, _ = group_labels(meta, index % meta['num_groups'])
-    with _fast(dev):
+    with _fast(dev, getattr(G, 'inference_dtype', None)):
         u8 = to_uint8(G(z, y_net).float())
-        x = to_float(u8)
-        if dev.type == 'cuda': x = x.contiguous(memory_format=torch.channels_last)
+        x = to_float(u8).contiguous(memory_format=torch.channels_last)
         lr = density_ratio.log_ratio(x, y_net).float()
         pred, loss = teacher_scores(teacher, x, y_net, meta)
     return u8[:n], lr[:n], pred[:n], loss[:n].float()
@@ -211,8 +253,8 @@ def generate_shard(G:torch.nn.Module, # generator, called as G(z, y)
                    batch_size:int=1024, # samples per forward pass (a multiple of 16 avoids padding; the bank does not depend on it)
                   ) -> dict:
     "Generate and score shard `k` with the fused pass: images (uint8) and the table fields, as NumPy arrays."
+    G, density_ratio, teacher = prepare_for_inference(G, density_ratio, teacher)  # no-op when prepared already (`fill_bank`)
     dev, S = next(G.parameters()).device, meta['shard_size']
-    G.eval(); teacher.eval(); density_ratio.eval()
     index = torch.arange(k * S, (k + 1) * S, device=dev)
     z = counter_normals(meta['seed'], index, G.dim_z)  # the shard's latents in one go
     bufs = None
@@ -240,7 +282,7 @@ def fill_bank(bank:FakeBank, # the bank to extend
     "Write shards from the first missing one until `done` holds on the bank's prefix or `max_samples`; resumes where an interrupted run stopped, on one process or many."
     dist = dist or current()
     max_shards = math.ceil(max_samples / bank.shard_size)
-    prepare_for_inference(G, density_ratio, teacher)
+    G, density_ratio, teacher = prepare_for_inference(G, density_ratio, teacher)  # once per call; the caller's modules are untouched
     def stop_in(lo, hi):  # the first prefix length in lo..hi at which generation stops, or None
         for n in range(lo, hi + 1):
             if n >= max_shards or done(bank.view(n)): return n

@@ -13,7 +13,7 @@ from .core import get_device, to_float
 from .models import create_model
 from .gan import GANS
 from .dre import class_ratio_model, DensityRatio
-from .bank import FakeBank, bank_meta, fill_bank
+from .bank import FakeBank, bank_meta, fill_bank, prepare_for_inference, _fast
 from .pipeline import make_config
 
 # %% auto #0
@@ -49,7 +49,7 @@ def _shard_for(n:int, shard_size:int) -> int:
     return n // k
 
 def run_fused(m:dict, n:int, batch_size:int, folder=None) -> float:
-    "(a) seconds to fill a bank of exactly `n` fakes with the fused pass (writes included)."
+    "(a) seconds to fill a bank of exactly `n` fakes with the fused pass (preparing the networks and writing the shards included)."
     with tempfile.TemporaryDirectory(dir=folder) as d:
         meta = dict(m['meta'], shard_size=_shard_for(n, m['meta']['shard_size']))
         t0 = time.perf_counter()
@@ -61,13 +61,16 @@ def _sync(dev):
 
 @torch.inference_mode()
 def run_forward_limit(m:dict, n:int, batch_size:int) -> float:
-    "(b) seconds for the four networks alone on preallocated inputs, `n` samples in batches, nothing stored."
-    G, fnet, ratio, teacher, dev = m['G'], m['dr'].feature_net, m['dr'].ratio, m['teacher'], m['device']
+    "(b) seconds for the four networks alone, prepared as the fused pass prepares them, on preallocated inputs, `n` samples in batches, nothing stored."
+    if 'prepared' not in m: m['prepared'] = prepare_for_inference(m['G'], m['dr'], m['teacher'])  # once, outside the timing
+    (G, dr, teacher), dev = m['prepared'], m['device']
+    fnet, ratio = dr.feature_net, dr.ratio
     z = torch.randn(batch_size, G.dim_z, device=dev); y = torch.arange(batch_size, device=dev) % G.num_classes
     _sync(dev); t0 = time.perf_counter()
-    for i in range(0, n, batch_size):  # the last batch is partial, as in (a) and (c)
-        zb, yb = (z, y) if i + batch_size <= n else (z[:n - i], y[:n - i])
-        x = G(zb, yb); teacher(x); ratio(fnet.features(x), yb)
+    with _fast(dev, G.inference_dtype):
+        for i in range(0, n, batch_size):  # the last batch is partial, as in (a) and (c)
+            zb, yb = (z, y) if i + batch_size <= n else (z[:n - i], y[:n - i])
+            x = G(zb, yb); teacher(x); ratio(fnet.features(x), yb)
     _sync(dev)
     return time.perf_counter() - t0
 
@@ -81,33 +84,33 @@ class _FakeImages(torch.utils.data.Dataset):
 
 @torch.no_grad()
 def run_naive(m:dict, n:int, batch_size:int) -> tuple[float, dict]:
-    "(c) seconds for a loop in the authors' style (per class, host copies per batch, all fakes in memory), and its arrays."
+    "(c) seconds for a loop in the authors' style (trained modules as they are, one class at a time, NumPy per batch, all fakes in memory, separate scoring passes), and its arrays."
     G, fnet, ratio, teacher, dev = m['G'], m['dr'].feature_net, m['dr'].ratio, m['teacher'], m['device']
     K = G.num_classes
     t0 = time.perf_counter()
-    all_imgs, all_labels, all_ratios, all_preds, all_losses = [], [], [], [], []
-    for c in range(K):
-        n_c = n // K + (c < n % K)
-        imgs, got = [], 0
-        while got < n_c:  # fn_sampleGAN_given_label
-            z = torch.randn(batch_size, G.dim_z, device=dev)
-            labels = torch.full((batch_size,), c, dtype=torch.long, device=dev)
-            imgs.append(G(z, labels).cpu()); got += batch_size
-        imgs = torch.cat(imgs)[:n_c]
+    fake_images, fake_labels, fake_ratios = [], [], []
+    for c in range(K):  # one class at a time
+        n_c, got, imgs = n // K + (c < n % K), 0, []
+        while got < n_c:  # fn_sampleGAN_given_label: every batch to NumPy, kept in a growing list
+            b = min(batch_size, n_c - got)
+            z = torch.randn(b, G.dim_z, device=dev)
+            labels = torch.full((b,), c, dtype=torch.long, device=dev)
+            imgs.append(G(z, labels).cpu().numpy()); got += b
+        imgs = np.concatenate(imgs)
         ratios = []
-        for i in range(0, n_c, batch_size):  # comp_cond_density_ratio
-            xb = imgs[i:i + batch_size].to(dev)
+        for i in range(0, n_c, batch_size):  # comp_cond_density_ratio: NumPy back to tensors, batch by batch
+            xb = torch.from_numpy(imgs[i:i + batch_size]).float().to(dev)
             yb = torch.full((len(xb),), c, dtype=torch.long, device=dev)
             ratios.append(ratio(fnet.features(xb), yb).cpu().numpy())
-        u8 = ((imgs.numpy() * 0.5 + 0.5) * 255.0).astype(np.uint8)
-        labels_c = np.full(n_c, c)
-        preds, losses = [], []
-        for xb, yb in torch.utils.data.DataLoader(_FakeImages(u8, labels_c), batch_size=batch_size, shuffle=False):  # fn_filter_or_adjust
-            out = teacher(xb.to(dev)); yb = yb.to(dev)
-            losses.append(F.cross_entropy(out, yb, reduction='none').cpu().numpy()); preds.append(out.argmax(1).cpu().numpy())
-        all_imgs.append(u8); all_labels.append(labels_c); all_ratios.append(np.concatenate(ratios))
-        all_preds.append(np.concatenate(preds)); all_losses.append(np.concatenate(losses))
-    out = {k: np.concatenate(v) for k, v in dict(images=all_imgs, labels=all_labels, ratios=all_ratios, preds=all_preds, losses=all_losses).items()}
+        fake_images.append(imgs); fake_labels.append(np.full(n_c, c)); fake_ratios.append(np.concatenate(ratios))
+    fake_images, fake_labels = np.concatenate(fake_images), np.concatenate(fake_labels)
+    u8 = ((fake_images * 0.5 + 0.5) * 255.0).astype(np.uint8)  # the fake dataset is stored as uint8
+    preds, losses = [], []
+    loader = torch.utils.data.DataLoader(_FakeImages(u8, fake_labels), batch_size=batch_size, shuffle=False)
+    for xb, yb in loader:  # fn_filter_or_adjust: the teacher over every fake, results to NumPy per batch
+        out = teacher(xb.to(dev)); yb = yb.to(dev)
+        losses.append(F.cross_entropy(out, yb, reduction='none').cpu().numpy()); preds.append(out.argmax(1).cpu().numpy())
+    out = dict(images=u8, labels=fake_labels, ratios=np.concatenate(fake_ratios), preds=np.concatenate(preds), losses=np.concatenate(losses))
     return time.perf_counter() - t0, out
 
 # %% ../nbs/14_bench.ipynb #7a09f3ed
@@ -149,7 +152,9 @@ def bench(n:int=20000, # fakes per timed repetition
     rss = {'N': peak_rss_mib(rss_n, batch_size, preset, device, shard_size), '10N': peak_rss_mib(10 * rss_n, batch_size, preset, device, shard_size)}
     res = {'forward_limit_ratio': round(rate['fused'] / rate['forward_limit'], 3), 'naive_ratio': round(rate['fused'] / rate['naive'], 3),
            'rss_growth_10x': round(rss['10N'] / rss['N'], 3), 'samples_per_s': round(rate['fused'], 1)}
-    log(f"cgankd bench: preset={preset} device={device} batch={batch_size} n={n} reps={reps} threads={torch.get_num_threads()}")
+    prec = 'bf16 autocast' if m['prepared'][0].inference_dtype == torch.bfloat16 else 'fp32'
+    log(f"cgankd bench: preset={preset} device={device} batch={batch_size} n={n} reps={reps} threads={torch.get_num_threads()} "
+        f"fused/forward_limit: prepared networks, {prec}; naive: the trained modules, eager fp32")
     log(f"{'pass':<16}{'median s':>10}{'samples/s':>12}{'vs fused':>10}   all runs (s)")
     for k in kinds:
         log(f"{k:<16}{med[k]:>10.3f}{rate[k]:>12.1f}{rate[k] / rate['fused']:>10.2f}   {' '.join(f'{t:.3f}' for t in times[k])}")
