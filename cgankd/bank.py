@@ -174,7 +174,8 @@ def cpu_bf16() -> bool:
     "Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16, per /proc/cpuinfo) and oneDNN supports it."
     try: flags = set(Path('/proc/cpuinfo').read_text().split())
     except OSError: return False
-    return bool(flags & {'avx512_bf16', 'amx_bf16'}) and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try: return bool(flags & {'avx512_bf16', 'amx_bf16'}) and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return False  # a torch build without oneDNN
 
 def _bake_spectral_norm(model:torch.nn.Module):
     "Replace every parametrized submodule (spectral norm) by a plain one holding its current (normalised) weight, in place."

@@ -165,7 +165,7 @@ def bench(n:int=20000, # fakes per timed repetition
 def add_bench_parser(sub) -> argparse.ArgumentParser:
     "Add the `bench` subcommand to the `cgankd` parser's subparsers."
     b = sub.add_parser('bench', help='measure the fused generation pass against the forward-only limit and a naive loop')
-    b.add_argument('--quick', action='store_true', help='smoke-sized networks and few samples (a couple of minutes on CPU)')
+    b.add_argument('--quick', action='store_true', help='smoke-sized networks and few samples (under a minute on 2 CPU cores)')
     b.add_argument('--preset', default=None, help="network sizes: 'default' or 'smoke' (default: 'smoke' with --quick)")
     b.add_argument('--n', type=int, default=None, help='fakes per timed repetition')
     b.add_argument('--reps', type=int, default=None, help='interleaved repetitions')
