@@ -4,19 +4,20 @@
 
 # %% ../nbs/05_bank.ipynb #08983c82
 from __future__ import annotations
-import io, math, re, warnings
+import contextlib, copy, functools, io, math, re, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import (CgankdError, atomic_write_bytes, save_json, load_json, torch_generator, to_float, to_uint8)
+from .core import (CgankdError, atomic_write_bytes, save_json, load_json, step_seed, to_float, to_uint8)
+from .distributed import current
 
 # %% auto #0
-__all__ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'bank_meta', 'group_labels', 'teacher_scores', 'generate_shard', 'fill_bank',
-           'rejection_sample', 'rs_done', 'rho_filter', 'Selection', 'make_selection', 'first_per_group',
-           'standard_selections']
+__all__ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'counter_normals', 'bank_meta', 'group_labels', 'teacher_scores', 'cpu_bf16',
+           'prepare_for_inference', 'score_batch', 'generate_shard', 'fill_bank', 'rejection_sample', 'rs_done',
+           'rho_filter', 'Selection', 'make_selection', 'first_per_group', 'standard_selections']
 
 # %% ../nbs/05_bank.ipynb #2c0b9caa
 TABLE_FIELDS = ('index', 'group', 'label', 'log_ratio', 'teacher_pred', 'teacher_loss')
@@ -25,7 +26,8 @@ class FakeBank:
     "A folder of atomically written shards of generated samples (`images` + `TABLE_FIELDS`) and a `meta.json`."
     def __init__(self,
                  root:str|Path, # the bank's folder
-                 meta:dict|None=None): # required to create a bank, see `bank_meta`
+                 meta:dict|None=None, # required to create a bank, see `bank_meta`
+                 write_meta:bool=True): # False: expect another process (rank 0) to have written `meta.json`
         self.root = Path(root)
         mp = self.root/'meta.json'
         if mp.exists():
@@ -33,26 +35,35 @@ class FakeBank:
             if meta is not None and meta != self.meta:
                 raise CgankdError(f"{mp}: bank was created with a different configuration; "
                                   f"use a new folder or delete the old bank (have {self.meta}, asked for {meta})")
-        elif meta is None: raise CgankdError(f"{self.root}: not a fake bank (meta.json missing)")
+        elif meta is None or not write_meta: raise CgankdError(f"{self.root}: not a fake bank (meta.json missing)")
         else:
             self.meta = dict(meta); save_json(self.meta, mp)
-        self._cache = {}
+        self._cache, self._limit = {}, None
 
     @property
     def shard_size(self) -> int: return int(self.meta['shard_size'])
     def shard_path(self, k:int) -> Path: "Path of shard `k`."; return self.root/f'shard_{k:05d}.npz'
 
+    def view(self, n:int) -> 'FakeBank':
+        "The same bank seen as if only shards `0..n-1` existed (shares the table cache); used to test a stopping rule on a prefix."
+        v = copy.copy(self); v._limit = int(n); return v
+
     def shards(self) -> list[int]:
-        "Indices of the complete shards, in order."
-        return sorted(int(m.group(1)) for p in self.root.glob('shard_*.npz') if (m := re.fullmatch(r'shard_(\d+)\.npz', p.name)))
+        "Indices of the complete shards on disk, in order (temporary files of writers are not shards)."
+        ks = (int(m.group(1)) for p in self.root.glob('shard_*.npz') if (m := re.fullmatch(r'shard_(\d+)\.npz', p.name)))
+        return sorted(k for k in ks if self._limit is None or k < self._limit)
 
     def first_missing(self) -> int:
-        "The first shard index not yet written (generation resumes here)."
+        "The first shard index not yet written (generation resumes here; shards `0..first_missing()-1` form the readable prefix)."
         have, k = set(self.shards()), 0
         while k in have: k += 1
         return k
 
-    def __len__(self): return sum(len(self._load(k)['index']) for k in self.shards())
+    def prefix(self) -> list[int]:
+        "The contiguous complete shards `0..first_missing()-1`: what `table()` reads."
+        return list(range(self.first_missing()))
+
+    def __len__(self): return sum(len(self._load(k)['index']) for k in self.prefix())
 
     def write_shard(self, k:int, arrays:dict):
         "Write shard `k` atomically; `arrays` holds `images` and every field of `TABLE_FIELDS`."
@@ -60,16 +71,24 @@ class FakeBank:
         if missing: raise CgankdError(f"shard {k}: missing fields {missing}")
         buf = io.BytesIO(); np.savez(buf, **arrays); atomic_write_bytes(self.shard_path(k), buf.getvalue())
 
+    def trim(self, n:int) -> list[int]:
+        "Delete the shards with index >= `n` (extra shards written past the stopping point by other ranks); returns them."
+        gone = [k for k in self.view(10**9).shards() if k >= n]
+        for k in gone: self.shard_path(k).unlink(missing_ok=True); self._cache.pop(k, None)
+        return gone
+
     def _load(self, k:int) -> dict:
         if k not in self._cache:
             with np.load(self.shard_path(k)) as z: self._cache[k] = {f: z[f] for f in TABLE_FIELDS}
         return self._cache[k]
 
     def table(self) -> dict[str, np.ndarray]:
-        "All table fields (no images) over the complete shards, concatenated in index order."
-        ks = [k for k in self.shards()]
-        if not ks: return {f: np.zeros(0) for f in TABLE_FIELDS}
-        parts = [self._load(k) for k in ks]
+        "All table fields (no images) over the contiguous prefix of complete shards, concatenated in index order."
+        parts = []
+        for k in self.prefix():
+            try: parts.append(self._load(k))
+            except FileNotFoundError: break  # trimmed by the writer (past its stopping point) since it was listed
+        if not parts: return {f: np.zeros(0) for f in TABLE_FIELDS}
         return {f: np.concatenate([p[f] for p in parts]) for f in TABLE_FIELDS}
 
     def images(self, indices) -> np.ndarray:
@@ -79,8 +98,36 @@ class FakeBank:
         ks = indices // self.shard_size
         for k in np.unique(ks):
             m = ks == k
+            if not self.shard_path(int(k)).exists():
+                raise CgankdError(f"{self.shard_path(int(k))}: shard missing (indices {indices[m][:3].tolist()}...); the bank holds shards {self.prefix()[-1:] and f'0..{self.prefix()[-1]}' or 'none'}")
             with np.load(self.shard_path(int(k))) as z: out[m] = z['images'][indices[m] - k * self.shard_size]
         return out
+
+# %% ../nbs/05_bank.ipynb #c70e1800
+_M32 = 0xFFFFFFFF
+
+def _mix32(x:torch.Tensor) -> torch.Tensor:
+    "A 32-bit integer hash with good avalanche (Wellons' lowbias32 variant) on int64 tensors holding 32-bit values."
+    # both multipliers are below 2**31, so x * c < 2**63: exact in int64, then reduced mod 2**32
+    x = x ^ (x >> 16); x = (x * 0x21f0aaad) & _M32
+    x = x ^ (x >> 15); x = (x * 0x735a2d97) & _M32
+    return x ^ (x >> 15)
+
+def counter_normals(seed:int, # run seed
+                    index:torch.Tensor, # (N,) global sample indices (int64), on the device wanted
+                    dim:int, # latent length
+                    stream:int=5 # separates independent uses of the same (seed, index)
+                   ) -> torch.Tensor: # (N, dim) float32 standard normals
+    "Standard normals that depend only on (seed, stream, index, coordinate): counter-based, vectorised, device-side."
+    k = step_seed(seed, stream)
+    s0, s1 = k & _M32, (k >> 32) & _M32
+    idx = index.to(torch.int64)
+    h = _mix32(_mix32((idx & _M32) ^ s0) ^ ((idx >> 32) & _M32) ^ s1)       # one key per sample
+    j = _mix32(torch.arange(2 * ((dim + 1) // 2), device=idx.device, dtype=torch.int64) ^ s1)  # one key per coordinate
+    bits = _mix32(h[:, None] ^ j[None])                                     # (N, 2 * ceil(dim / 2)) 32-bit values
+    u = ((bits >> 8).float() + 0.5) * (1.0 / 2**24)                         # uniforms in (0, 1), 24 bits
+    r, th = torch.sqrt(-2 * torch.log(u[:, 0::2])), (2 * math.pi) * u[:, 1::2]
+    return torch.stack([r * torch.cos(th), r * torch.sin(th)], 2).flatten(1)[:, :dim]
 
 # %% ../nbs/05_bank.ipynb #aad03371
 def bank_meta(task:str, # 'classification' or 'regression'
@@ -91,7 +138,8 @@ def bank_meta(task:str, # 'classification' or 'regression'
               label_range:tuple|None=None, # regression: (lo, hi) in label units
               **extra) -> dict:
     "The `meta.json` of a bank; for regression the label grid is `num_groups` evenly spaced values over `label_range`."
-    m = dict(task=task, num_groups=int(num_groups), image_shape=[int(v) for v in image_shape], shard_size=int(shard_size), seed=int(seed), **extra)
+    m = dict(task=task, num_groups=int(num_groups), image_shape=[int(v) for v in image_shape], shard_size=int(shard_size),
+             seed=int(seed), latents='counter-hash32-boxmuller', **extra)
     if task == 'regression':
         if label_range is None: raise CgankdError("a regression bank needs label_range=(lo, hi)")
         m.update(label_lo=float(label_range[0]), label_hi=float(label_range[1]))
@@ -118,46 +166,143 @@ def teacher_scores(teacher:torch.nn.Module, # trained on the real data (classifi
     pred = meta['label_lo'] + out[:, 0] * span
     return pred, (out[:, 0] - y.float()).abs() * span
 
-@torch.no_grad()
+# %% ../nbs/05_bank.ipynb #079de397
+_ROWS = 16 # every network call gets a multiple of this many rows (padded with copies of the last sample, then dropped)
+
+@functools.lru_cache(None)
+def cpu_bf16() -> bool:
+    "Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16, per /proc/cpuinfo) and oneDNN supports it."
+    try: flags = set(Path('/proc/cpuinfo').read_text().split())
+    except OSError: return False
+    try: return bool(flags & {'avx512_bf16', 'amx_bf16'}) and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return False  # a torch build without oneDNN
+
+def _bake_spectral_norm(model:torch.nn.Module):
+    "Replace every parametrized submodule (spectral norm) by a plain one holding its current (normalised) weight, in place."
+    from torch.nn.utils import parametrize
+    for parent in list(model.modules()):
+        for name, sub in list(parent.named_children()):
+            if not parametrize.is_parametrized(sub): continue
+            base = type(sub).__bases__[0]  # the class parametrize derived from
+            new = base.__new__(base); new.__dict__.update(sub.__dict__)  # no remove_parametrizations: it edits a class shared with the original
+            new._modules = {k: v for k, v in sub._modules.items() if k != 'parametrizations'}
+            new._parameters = dict(sub._parameters)
+            for t in sub.parametrizations: new._parameters[t] = torch.nn.Parameter(getattr(sub, t).detach().clone(), requires_grad=False)
+            setattr(parent, name, new)
+
+def _fold_batchnorm(model:torch.nn.Module):
+    "Fold eval-mode batch norm into the conv / linear layer right before it in every `nn.Sequential`, in place."
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+    nn = torch.nn
+    for seq in [s for s in model.modules() if isinstance(s, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            a, b = seq[i], seq[i + 1]
+            if not (isinstance(b, nn.modules.batchnorm._BatchNorm) and b.affine and b.track_running_stats): continue
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d): seq[i] = fuse_conv_bn_eval(a, b)
+            elif isinstance(a, nn.Linear) and isinstance(b, nn.BatchNorm1d): seq[i] = fuse_linear_bn_eval(a, b)
+            else: continue
+            seq[i + 1] = nn.Identity()  # keeps the indices of the other layers
+
+def prepare_for_inference(*modules:torch.nn.Module, # the trained networks (left untouched)
+                          bf16:bool|None=None, # bf16 autocast; None: on CUDA, and on CPUs with native bf16 (`cpu_bf16`)
+                         ) -> tuple: # prepared copies, in the same order
+    "Inference copies of `modules`: eval mode, no gradients, spectral norm baked into the weights, batch norm folded into the layer before it, `channels_last`, and the autocast dtype the fused pass uses (attribute `inference_dtype`)."
+    out = []
+    for m in modules:
+        if isinstance(m, torch.nn.parallel.DistributedDataParallel): m = m.module
+        if getattr(m, 'inference_dtype', False) is not False: out.append(m); continue  # prepared already
+        p = next(m.parameters(), None)
+        dev = p.device if p is not None else torch.device('cpu')
+        c = copy.deepcopy(m).eval().requires_grad_(False)
+        _bake_spectral_norm(c); _fold_batchnorm(c)
+        c.to(memory_format=torch.channels_last)
+        use = bf16 if bf16 is not None else (dev.type == 'cuda' or (dev.type == 'cpu' and cpu_bf16()))
+        c.inference_dtype = torch.bfloat16 if use else None
+        out.append(c)
+    return tuple(out)
+
+def _fast(dev:torch.device, dtype=None):
+    "Autocast to `dtype` on `dev` (nothing when None)."
+    return torch.autocast(dev.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+def score_batch(G:torch.nn.Module, # generator, called as G(z, y), with a `dim_z` attribute; from `prepare_for_inference`
+                density_ratio, # a `cgankd.dre.DensityRatio`, prepared likewise
+                teacher:torch.nn.Module, # trained on the real data, prepared likewise
+                index:torch.Tensor, # (B,) global sample indices on the networks' device
+                meta:dict, # the bank's meta
+                z:torch.Tensor|None=None # (B, dim_z) their latents, `counter_normals(seed, index, dim_z)` (computed when None)
+               ) -> tuple: # (uint8 images, log ratios, teacher predictions, teacher losses), on the device
+    "The fused pass for one batch: (seed, index) -> latents and labels -> G -> uint8 -> features -> ratio, and the teacher."
+    dev, n = index.device, len(index)
+    if z is None: z = counter_normals(meta['seed'], index, G.dim_z)
+    if n % _ROWS:  # see `_ROWS`
+        index, z = torch.cat([index, index[-1:].expand(_ROWS - n % _ROWS)]), torch.cat([z, z[-1:].expand(_ROWS - n % _ROWS, -1)])
+    y_net, _ = group_labels(meta, index % meta['num_groups'])
+    with _fast(dev, getattr(G, 'inference_dtype', None)):
+        u8 = to_uint8(G(z, y_net).float())
+        x = to_float(u8).contiguous(memory_format=torch.channels_last)
+        lr = density_ratio.log_ratio(x, y_net).float()
+        pred, loss = teacher_scores(teacher, x, y_net, meta)
+    return u8[:n], lr[:n], pred[:n], loss[:n].float()
+
+@torch.inference_mode()
 def generate_shard(G:torch.nn.Module, # generator, called as G(z, y)
                    density_ratio, # a `cgankd.dre.DensityRatio`
                    teacher:torch.nn.Module, # trained on the real data
                    k:int, # shard index
                    meta:dict, # the bank's meta (task, num_groups, shard_size, seed, ...)
-                   batch_size:int=1000, # samples per forward pass
+                   batch_size:int=1024, # samples per forward pass (a multiple of 16 avoids padding; the bank does not depend on it)
                   ) -> dict:
-    "Generate and score shard `k`: images (uint8) and the table fields, as NumPy arrays."
+    "Generate and score shard `k` with the fused pass: images (uint8) and the table fields, as NumPy arrays."
+    G, density_ratio, teacher = prepare_for_inference(G, density_ratio, teacher)  # no-op when prepared already (`fill_bank`)
     dev, S = next(G.parameters()).device, meta['shard_size']
-    G.eval(); teacher.eval(); density_ratio.eval()
-    index = torch.arange(k * S, (k + 1) * S)
-    group = index % meta['num_groups']
-    y_net, y_lab = group_labels(meta, group)
-    z = torch.randn(S, G.dim_z, generator=torch_generator(meta['seed'], 5, k))
-    out = {f: [] for f in ('images', 'log_ratio', 'teacher_pred', 'teacher_loss')}
+    index = torch.arange(k * S, (k + 1) * S, device=dev)
+    z = counter_normals(meta['seed'], index, G.dim_z)  # the shard's latents in one go
+    bufs = None
     for i in range(0, S, batch_size):
-        yb, zb = y_net[i:i+batch_size].to(dev), z[i:i+batch_size].to(dev)
-        u8 = to_uint8(G(zb, yb))
-        xf = to_float(u8)
-        pred, loss = teacher_scores(teacher, xf, yb, meta)
-        for f, v in zip(out, (u8, density_ratio.log_ratio(xf, yb), pred, loss)): out[f].append(v.cpu())
-    arrays = {f: torch.cat(v).numpy() for f, v in out.items()}
-    arrays.update(index=index.numpy(), group=group.numpy(), label=y_lab.numpy())
-    for f in ('log_ratio', 'teacher_loss'): arrays[f] = arrays[f].astype(np.float32)
-    return arrays
+        outs = score_batch(G, density_ratio, teacher, index[i:i + batch_size], meta, z[i:i + batch_size])
+        if bufs is None: bufs = [torch.empty((S, *o.shape[1:]), dtype=o.dtype, device=dev) for o in outs]
+        for b, o in zip(bufs, outs): b[i:i + len(o)] = o
+    u8, lr, pred, loss = bufs
+    images, scores = u8.cpu(), torch.stack([lr.double(), pred.double(), loss.double()]).cpu()  # the shard's transfers
+    idx_c = torch.arange(k * S, (k + 1) * S)
+    group = idx_c % meta['num_groups']
+    _, y_lab = group_labels(meta, group)
+    return dict(images=images.numpy(), index=idx_c.numpy(), group=group.numpy(), label=y_lab.numpy(),
+                log_ratio=scores[0].float().numpy(), teacher_pred=scores[1].to(pred.dtype).numpy(),
+                teacher_loss=scores[2].float().numpy())
 
+# %% ../nbs/05_bank.ipynb #5bc24063
 def fill_bank(bank:FakeBank, # the bank to extend
               G, density_ratio, teacher, # the trained networks
-              done:callable, # `done(bank) -> bool`: stop once this holds
+              done:callable, # `done(bank) -> bool`: stop once this holds (called on prefixes, see `FakeBank.view`)
               max_samples:int, # iteration cap: never generate more than this many fakes
-              batch_size:int=1000, # samples per forward pass
-              progress:bool=True): # show a progress bar
-    "Write shards from the first missing one until `done(bank)` or `max_samples`; resumes where an interrupted run stopped."
+              batch_size:int=1024, # samples per forward pass (a multiple of 16 avoids padding; the bank does not depend on it)
+              progress:bool=True, # show a progress bar (rank 0)
+              dist=None): # a `cgankd.distributed.Dist`; default: the process's current context
+    "Write shards from the first missing one until `done` holds on the bank's prefix or `max_samples`; resumes where an interrupted run stopped, on one process or many."
+    dist = dist or current()
     max_shards = math.ceil(max_samples / bank.shard_size)
-    k = bank.first_missing()
-    with tqdm(total=max_shards, initial=k, desc='bank', unit='shard', disable=not progress, leave=False) as bar:
-        while k < max_shards and not done(bank):
-            bank.write_shard(k, generate_shard(G, density_ratio, teacher, k, bank.meta, batch_size))
-            k = bank.first_missing(); bar.update(1)
+    G, density_ratio, teacher = prepare_for_inference(G, density_ratio, teacher)  # once per call; the caller's modules are untouched
+    def stop_in(lo, hi):  # the first prefix length in lo..hi at which generation stops, or None
+        for n in range(lo, hi + 1):
+            if n >= max_shards or done(bank.view(n)): return n
+        return None
+    base = dist.broadcast(bank.first_missing() if dist.main else None)
+    stop = dist.broadcast(stop_in(base, base) if dist.main else None)
+    with tqdm(total=max_shards, initial=base, desc='bank', unit='shard', disable=not (progress and dist.main), leave=False) as bar:
+        while stop is None:
+            k = base + dist.rank
+            if k < max_shards and not bank.shard_path(k).exists():
+                bank.write_shard(k, generate_shard(G, density_ratio, teacher, k, bank.meta, batch_size))
+            dist.barrier()  # every shard of the round is on disk
+            if dist.main:
+                new = bank.first_missing()
+                nxt = (new, stop_in(base + 1, new))
+            new, stop = dist.broadcast(nxt if dist.main else None)
+            bar.update(new - base); base = new
+    if dist.main: bank.trim(stop)
+    dist.barrier()
     return bank
 
 # %% ../nbs/05_bank.ipynb #906c09d9

@@ -9,6 +9,9 @@ from pathlib import Path
 from .core import CgankdError, load_json
 from .pipeline import run, parse_set, PRESETS
 from .kd import parse_kd_specs
+from .pipeline import run, parse_set, PRESETS, make_config
+from .distributed import init_from_env, shutdown, is_main
+from .bench import add_bench_parser, bench_from_args
 
 # %% auto #0
 __all__ = ['build_parser', 'overrides_from_args', 'deep_update', 'main']
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='add a KD loss on top of cGAN-KD, e.g. --kd crd:0.8 (repeatable or comma-separated; '
                         'default weights from the CRD repository; see cgankd.kd.list_kd_losses())')
     r.add_argument('--compare-kd', action='store_true', help='also train each student with the KD loss(es) alone (real data only) for the report')
+    add_bench_parser(sub)
     return p
 
 def overrides_from_args(a) -> dict:
@@ -70,17 +74,19 @@ def main(argv:list[str]|None=None) -> int:
     "Entry point of the `cgankd` console script."
     a = build_parser().parse_args(argv)
     try:
+        if a.cmd == 'bench': bench_from_args(a)
         if a.cmd == 'run':
             over, preset = overrides_from_args(a), a.preset
             if a.recipe:  # the recipe's settings first, then the other flags and --set on top
                 from cgankd.recipes import recipe_overrides
                 over = deep_update(recipe_overrides(a.recipe, smoke=a.smoke), over)
             elif a.smoke: preset = 'smoke'
+            init_from_env(make_config(preset, over)['device'])  # joins the process group under torchrun; no-op otherwise
             rep = run(a.out, preset=preset, overrides=over, progress=not a.quiet)
             s = rep['students'][0]
-            print(f"{rep['data']['name']}: {s['arch']} {rep['metric']} NOKD {s['nokd']:.2f} -> cGAN-KD {s['cgankd']:.2f}; "
+            if is_main(): print(f"{rep['data']['name']}: {s['arch']} {rep['metric']} NOKD {s['nokd']:.2f} -> cGAN-KD {s['cgankd']:.2f}; "
                   f"report: {Path(a.out)/'report.html'}")
-            if 'kd' in rep:
+            if 'kd' in rep and is_main():
                 lab = rep['kd']['label']
                 for s in rep['students']:
                     print(f"  {s['arch']}: NOKD {s['nokd']:.2f}" + (f", {lab} {s['kd']:.2f}" if 'kd' in s else '')
@@ -89,6 +95,7 @@ def main(argv:list[str]|None=None) -> int:
     except CgankdError as e:
         print(f"cgankd: error: {e}", file=sys.stderr)
         return 2
+    finally: shutdown()
 
 # %% ../nbs/11_cli.ipynb #ea8b347b
 #| eval: false

@@ -15,10 +15,12 @@ from .gan import GANS, GAN_SIZES
 import cgankd.ccgan  # registers 'ccgan'
 import cgankd.paper_gans, cgankd.readers  # register the paper-size GANs and the paper's data readers
 from .dre import class_ratio_model, DensityRatio
-from .bank import FakeBank, bank_meta, fill_bank, rs_done, standard_selections, Selection, ABLATION
+from .bank import FakeBank, bank_meta, fill_bank, rs_done, standard_selections, Selection, ABLATION, cpu_bf16
 from .train import train_classifier, train_gan, train_ratio, train_ccgan, train_sae
 from .report import write_html_report
 from .kd import check_kd_specs, kd_label, kd_defaults, make_distiller
+# several processes (torchrun): rank 0 alone writes checkpoints and JSON files, every rank waits until they are on disk
+from .distributed import current as current_dist, is_main, save_checkpoint_main as save_checkpoint, save_json_main as save_json
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TASK_DEFAULTS', 'SMOKE', 'SMOKE_TASK', 'FREE_KEYS', 'PRESETS', 'merge', 'make_config', 'parse_set',
@@ -129,7 +131,7 @@ class Stage:
         if d.exists():
             rec = load_json(d)
             if rec.get('key') == self.key: self.result = rec['result']
-            else: d.unlink()
+            elif is_main(): d.unlink(missing_ok=True)
     @property
     def done(self) -> bool: return self.result is not None
     def finish(self, result:dict) -> dict:
@@ -150,7 +152,7 @@ class _Ctx:
     "What every stage needs: config, data, device, run directory, timings, logging."
     def __init__(self, cfg, out, progress, log):
         self.cfg, self.out, self.progress, self.log = cfg, Path(out), progress, log
-        self.dev, self.seed, self.every = get_device(cfg['device']), int(cfg['seed']), int(cfg['checkpoint_every'])
+        self.dev, self.seed, self.every = current_dist().device(get_device(cfg['device'])), int(cfg['seed']), int(cfg['checkpoint_every'])
         self.ds = _load_data(cfg)
         self.reg = cfg['task'] == 'regression'
         ds = self.ds
@@ -284,10 +286,15 @@ def _stage_bank(x:_Ctx, G, dr, teacher, keys):
     groups = bc['n_grid'] if x.reg else x.K
     n_pg = max(1, bc['n_fake'] // groups)
     meta = bank_meta(x.cfg['task'], groups, x.ds.image_shape, bc['shard_size'], x.seed,
-                     label_range=x.ds.label_range if x.reg else None, networks=config_hash(keys))
-    bdir = x.out/'bank'
+                     label_range=x.ds.label_range if x.reg else None, networks=config_hash(keys),
+                     precision='bf16' if x.dev.type == 'cuda' or (x.dev.type == 'cpu' and cpu_bf16()) else 'fp32')  # as `prepare_for_inference` picks
+    bdir = x.out/'bank'  # (the precision is in the meta, so a bank is never resumed at another precision than it was begun with)
     if (bdir/'meta.json').exists() and load_json(bdir/'meta.json') != meta:
-        x.log("[bank] networks or settings changed: regenerating"); shutil.rmtree(bdir)
+        x.log("[bank] networks or settings changed: regenerating")
+        if is_main(): shutil.rmtree(bdir)
+    current_dist().barrier()
+    if is_main(): FakeBank(bdir, meta)  # rank 0 writes meta.json, then every rank opens the bank
+    current_dist().barrier()
     bank = FakeBank(bdir, meta)
     target = math.ceil(n_pg / sc['rho'])
     x.log(f"[bank] generating until cDR-RS accepts {target} fakes per {'label value' if x.reg else 'class'}")
@@ -315,6 +322,7 @@ def run(out:str|Path, # run directory (created if missing)
     kd = check_kd_specs(cfg['student']['kd'], cfg['task'])  # fail before any training on a bad KD spec
     if cfg['student']['compare_kd'] and not kd: raise CgankdError("student.compare_kd needs KD methods in student.kd (e.g. --kd blkd)")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    if not current_dist().main: progress, log = False, (lambda *a, **k: None)  # rank 0 speaks for the run
     save_json(cfg, out/'config.json')
     x = _Ctx(cfg, out, progress, log)
     t0 = time.time(); teacher, st_t = _stage_teacher(x); x.clock('teacher', t0)
@@ -325,7 +333,8 @@ def run(out:str|Path, # run directory (created if missing)
     t0, sc = time.time(), cfg['select']
     table = bank.table()
     sels = standard_selections(table, n_pg, sc['rho'], bank.meta, cfg['bank']['burn_in'])
-    for s in sels.values(): s.save(out/'selections')
+    if is_main():
+        for s in sels.values(): s.save(out/'selections')
     method = ABLATION[3] if sc['replace'] else ABLATION[2]
     used = _saved_selection(out, sc['use'], bank.meta) if sc['use'] else None  # e.g. saved by a widget's Apply
     x.clock('selection', t0)
@@ -381,7 +390,7 @@ def run(out:str|Path, # run directory (created if missing)
     if x.reg: report['data']['label_range'] = list(x.ds.label_range)
     if kd: report['kd'] = {'label': kd_label(kd), 'methods': [[n, kd_defaults(n)['weight'] if w is None else w] + ([hp] if hp else []) for n, w, hp in kd]}
     t0 = time.time()
-    write_html_report(report, out/'report.html', bank=bank, selections=sels, real=x.ds)
+    if is_main(): write_html_report(report, out/'report.html', bank=bank, selections=sels, real=x.ds)
     x.clock('report', t0)
     report['timings_s']['total'] = round(sum(v for k, v in x.timings.items() if k != 'total'), 2)
     save_json(report, out/'report.json')

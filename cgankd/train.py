@@ -15,6 +15,7 @@ from .core import (CgankdError, step_seed, torch_generator, to_float, to_uint8, 
 from .gan import EMA, d_step, g_step, gan_optimizers
 from .dre import csp_loss, RatioMLP
 from .models import predict
+from .distributed import current, sync_optimizer
 
 # %% auto #0
 __all__ = ['batch_indices', 'run_steps', 'augment_batch', 'train_classifier', 'train_gan', 'train_ratio', 'train_ccgan',
@@ -53,10 +54,11 @@ def run_steps(total:int, # number of steps
         if c.get('key') == key and c.get('total') == total:
             for k, obj in state.items(): obj.load_state_dict(c['state'][k])
             start = int(c['step'])
-    for step in tqdm(range(start, total), desc=desc, initial=start, total=total, disable=not progress, leave=False):
-        torch.manual_seed(step_seed(seed, stream, step))
+    dist = current()  # several processes: each rank draws its own randomness, rank 0 alone writes checkpoints
+    for step in tqdm(range(start, total), desc=desc, initial=start, total=total, disable=not (progress and dist.main), leave=False):
+        torch.manual_seed(step_seed(seed, stream, step, dist.rank) if dist.active else step_seed(seed, stream, step))
         step_fn(step)
-        if ckpt is not None and ((step + 1) % every == 0 and step + 1 < total):
+        if ckpt is not None and dist.main and ((step + 1) % every == 0 and step + 1 < total):
             save_checkpoint({'key': key, 'total': total, 'step': step + 1,
                              'state': {k: obj.state_dict() for k, obj in state.items()}}, ckpt)
     return start
@@ -107,22 +109,25 @@ def train_classifier(model:nn.Module, # a registry model, on its device
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     warmup = min(100, steps // 10)
     lossf = F.cross_entropy if task == 'classification' else (lambda o, y: F.mse_loss(o.squeeze(1), y.float()))
+    dist = current(); net = dist.wrap(model)  # DDP over several processes; each trains on its part of the global batch
 
     def step_fn(step):
         for g in opt.param_groups: g['lr'] = _lr_at(step, steps, lr, warmup)
-        idx = batch_indices(len(x_r), batch_size - n_fake, step, seed, 0)
+        idx = dist.split(batch_indices(len(x_r), batch_size - n_fake, step, seed, 0))
         xb, yb = x_r[idx], y_r[idx]
         if n_fake:
-            fi = batch_indices(len(x_f), n_fake, step, seed, 1)
+            fi = dist.split(batch_indices(len(x_f), n_fake, step, seed, 1))
             xb, yb = torch.cat([xb, x_f[fi]]), torch.cat([yb, y_f[fi]])
         model.train()
         xa, yb = augment_batch(to_float(xb.to(dev)), augment), yb.to(dev)
-        out = model(xa)
+        out = net(xa)
         loss = lossf(out, yb)
         if kd is not None: kd.train(); loss = loss + kd(xa, out, yb)
         if not torch.isfinite(loss):
             raise CgankdError(f"{desc}: training diverged at step {step} (loss {loss.item()}); lower the learning rate (now {lr})")
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        opt.zero_grad(set_to_none=True); loss.backward()
+        if kd is not None: dist.all_reduce_grads(kd.parameters())  # DDP averages the model's gradients, not the kd module's
+        opt.step()
 
     state = {'model': model, 'opt': opt, **({'kd': kd} if kd is not None else {})}
     run_steps(steps, step_fn, state, ckpt, key, seed, 11, every, desc, progress)
@@ -142,18 +147,21 @@ def train_gan(G:nn.Module, D:nn.Module, # generator and discriminator from `cgan
     dev = next(G.parameters()).device
     x_r, y_r = torch.as_tensor(images), torch.as_tensor(labels)
     opt_g, opt_d = gan_optimizers(G, D, lr_g=lr_g, lr_d=lr_d)
+    dist = current()  # several processes: gradients averaged at each optimiser step (`GradSync`), batches split
+    opt_g, opt_d = sync_optimizer(opt_g), sync_optimizer(opt_d)
     ema = EMA(G, decay=ema_decay, start_step=ema_start)
 
     def step_fn(step):
         G.train(); D.train()
         for j in range(n_dis):
-            idx = batch_indices(len(x_r), batch_size, step * n_dis + j, seed, 21)
+            idx = dist.split(batch_indices(len(x_r), batch_size, step * n_dis + j, seed, 21))
             d_step(G, D, opt_d, to_float(x_r[idx].to(dev)), y_r[idx].to(dev), policy)
-        y = y_r[batch_indices(len(x_r), batch_size, step, seed, 22)].to(dev)
+        y = y_r[dist.split(batch_indices(len(x_r), batch_size, step, seed, 22))].to(dev)
         g_step(G, D, opt_g, y, policy)
         ema.update(G, step)
 
     run_steps(steps, step_fn, {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d, 'ema': ema}, ckpt, key, seed, 20, every, 'gan', progress)
+    dist.average_buffers(G, D, ema.model)  # BN running statistics: the mean over ranks
     return ema
 
 # %% ../nbs/07_train.ipynb #ec928cff
@@ -172,15 +180,19 @@ def train_ratio(ratio:RatioMLP, # ratio model to train
     f_r = predict(feature_net, images, features=True).to(dev)
     y_r = torch.as_tensor(labels)
     opt = torch.optim.Adam([p for p in ratio.parameters() if p.requires_grad], lr=lr, betas=(0.5, 0.999))  # a frozen y2h stays frozen
+    dist = current(); net = dist.wrap(ratio)
 
     def step_fn(step):
-        idx = batch_indices(len(f_r), batch_size, step, seed, 31)
+        idx = dist.split(batch_indices(len(f_r), batch_size, step, seed, 31))
         y = y_r[idx].to(dev)
         with torch.no_grad():
             xf = to_float(to_uint8(G(torch.randn(len(idx), G.dim_z, device=dev), y)))
             f_f = feature_net.features(xf)
         ratio.train()
-        loss = csp_loss(ratio(f_r[idx.to(dev)], y), ratio(f_f, y), lam)
+        if dist.active:  # DDP wants one forward per backward: reals and fakes in one call (the MLP treats rows independently)
+            r_r, r_f = net(torch.cat([f_r[idx.to(dev)], f_f]), torch.cat([y, y])).split(len(idx))
+            loss = csp_loss(r_r, r_f, lam)
+        else: loss = csp_loss(ratio(f_r[idx.to(dev)], y), ratio(f_f, y), lam)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
 
     run_steps(steps, step_fn, {'ratio': ratio, 'opt': opt}, ckpt, key, seed, 30, every, 'dre', progress)
@@ -200,19 +212,22 @@ def train_ccgan(G:nn.Module, D:nn.Module, # from `cgankd.ccgan.ccgan`, called wi
     dev = next(G.parameters()).device
     x_r, y_r = torch.as_tensor(images), torch.as_tensor(labels_norm, dtype=torch.float32)
     opt_g, opt_d = gan_optimizers(G, D, lr_g=lr_g, lr_d=lr_d)
+    dist = current()  # as in `train_gan`: split batches, gradients averaged at the optimiser step
+    opt_g, opt_d = sync_optimizer(opt_g), sync_optimizer(opt_d)
     ema = EMA(G, decay=ema_decay, start_step=ema_start)
 
     def step_fn(step):
         G.train(); D.train()
         for j in range(n_dis):
             b = vicinal_batch(y_r, batch_size, vicinal, mode, generator=torch_generator(seed, 41, step * n_dis + j))
-            b = {k: v.to(dev) for k, v in b.items()}
+            b = {k: dist.split(v).to(dev) for k, v in b.items()}
             ccgan_d_step(G, D, opt_d, to_float(x_r[b['idx'].cpu()].to(dev)), b, policy)
         b = vicinal_batch(y_r, batch_size, vicinal, mode, generator=torch_generator(seed, 42, step))
-        ccgan_g_step(G, D, opt_g, b['y_target'].to(dev), policy)
+        ccgan_g_step(G, D, opt_g, dist.split(b['y_target']).to(dev), policy)
         ema.update(G, step)
 
     run_steps(steps, step_fn, {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d, 'ema': ema}, ckpt, key, seed, 40, every, 'ccgan', progress)
+    dist.average_buffers(G, D, ema.model)
     return ema
 
 # %% ../nbs/07_train.ipynb #30ee0af3
@@ -226,12 +241,13 @@ def train_sae(sae:nn.Module, # `cgankd.dre.SparseAE`
     dev = next(sae.parameters()).device
     x_r, y_r = torch.as_tensor(images), torch.as_tensor(labels_norm, dtype=torch.float32)
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    dist = current(); net = dist.wrap(sae)
 
     def step_fn(step):
-        idx = batch_indices(len(x_r), batch_size, step, seed, 51)
+        idx = dist.split(batch_indices(len(x_r), batch_size, step, seed, 51))
         x, y = to_float(x_r[idx].to(dev)), y_r[idx].to(dev)
         sae.train()
-        x_rec, h, y_pred = sae(x)
+        x_rec, h, y_pred = net(x)
         loss = sae_loss(x, x_rec, h, y_pred, y, lambda_s, lambda_r)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
 
