@@ -165,8 +165,8 @@ def bench(n:int=20000, # fakes per timed repetition
 def add_bench_parser(sub) -> argparse.ArgumentParser:
     "Add the `bench` subcommand to the `cgankd` parser's subparsers."
     b = sub.add_parser('bench', help='measure the fused generation pass against the forward-only limit and a naive loop')
-    b.add_argument('--quick', action='store_true', help='smoke-sized networks and few samples (under a minute on 2 CPU cores)')
-    b.add_argument('--preset', default=None, help="network sizes: 'default' or 'smoke' (default: 'smoke' with --quick)")
+    b.add_argument('--quick', action='store_true', help='the default run\'s network sizes, 20,000 fakes x 5 repetitions (about a minute on 2 CPU cores)')
+    b.add_argument('--preset', default=None, help="network sizes: 'default' (the default run's networks) or 'smoke'")
     b.add_argument('--n', type=int, default=None, help='fakes per timed repetition')
     b.add_argument('--reps', type=int, default=None, help='interleaved repetitions')
     b.add_argument('--batch-size', type=int, default=1024)
@@ -177,7 +177,7 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
 def bench_from_args(a) -> dict:
     "Run `bench` from parsed arguments and print the final JSON line."
     q = a.quick
-    res = bench(n=a.n or (4000 if q else 20000), reps=a.reps or 5, batch_size=a.batch_size,
-                preset=a.preset or ('smoke' if q else 'default'), device=a.device, rss_n=a.rss_n or (3000 if q else 10000))
+    res = bench(n=a.n or (20000 if q else 100000), reps=a.reps or 5, batch_size=a.batch_size,
+                preset=a.preset or 'default', device=a.device, rss_n=a.rss_n or (10000 if q else 20000))
     print(json.dumps({k: res[k] for k in ('forward_limit_ratio', 'naive_ratio', 'rss_growth_10x', 'samples_per_s')}))
     return res
