@@ -126,8 +126,8 @@ def drive_tutorial(tmp:Path, pictures:Path|None=None) -> dict:
     finally: lab.close()
     return seen
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing (.ci/run installs Debian's chromium)")
 def test_tutorial_in_jupyterlab(tmp_path):
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install chromium chromium-driver (the README's test command does)"
     from cgankd.widgets import RunView, kept_count, rho_kept
     from cgankd.bank import Selection
     seen = drive_tutorial(tmp_path)
