@@ -16,8 +16,8 @@ from .distributed import current
 
 # %% auto #0
 __all__ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'counter_normals', 'bank_meta', 'group_labels', 'teacher_scores', 'cpu_bf16',
-           'prepare_for_inference', 'score_batch', 'generate_shard', 'fill_bank', 'rejection_sample', 'rs_done',
-           'rho_filter', 'Selection', 'make_selection', 'first_per_group', 'standard_selections']
+           'inference_bf16', 'prepare_for_inference', 'score_batch', 'generate_shard', 'fill_bank', 'rejection_sample',
+           'rs_done', 'rho_filter', 'Selection', 'make_selection', 'first_per_group', 'standard_selections']
 
 # %% ../nbs/05_bank.ipynb #2c0b9caa
 TABLE_FIELDS = ('index', 'group', 'label', 'log_ratio', 'teacher_pred', 'teacher_loss')
@@ -177,6 +177,11 @@ def cpu_bf16() -> bool:
     try: return bool(flags & {'avx512_bf16', 'amx_bf16'}) and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError): return False  # a torch build without oneDNN
 
+def inference_bf16(device:torch.device) -> bool:
+    "Whether the fused pass runs in bf16 on `device` by default: on CUDA, and on CPUs with native bf16 (`cpu_bf16`)."
+    device = torch.device(device)
+    return device.type == 'cuda' or (device.type == 'cpu' and cpu_bf16())
+
 def _bake_spectral_norm(model:torch.nn.Module):
     "Replace every parametrized submodule (spectral norm) by a plain one holding its current (normalised) weight, in place."
     from torch.nn.utils import parametrize
@@ -216,7 +221,7 @@ def prepare_for_inference(*modules:torch.nn.Module, # the trained networks (left
         c = copy.deepcopy(m).eval().requires_grad_(False)
         _bake_spectral_norm(c); _fold_batchnorm(c)
         c.to(memory_format=torch.channels_last)
-        use = bf16 if bf16 is not None else (dev.type == 'cuda' or (dev.type == 'cpu' and cpu_bf16()))
+        use = bf16 if bf16 is not None else inference_bf16(dev)
         c.inference_dtype = torch.bfloat16 if use else None
         out.append(c)
     return tuple(out)

@@ -15,7 +15,7 @@ from .gan import GANS, GAN_SIZES
 import cgankd.ccgan  # registers 'ccgan'
 import cgankd.paper_gans, cgankd.readers  # register the paper-size GANs and the paper's data readers
 from .dre import class_ratio_model, DensityRatio
-from .bank import FakeBank, bank_meta, fill_bank, rs_done, standard_selections, Selection, ABLATION, cpu_bf16
+from .bank import FakeBank, bank_meta, fill_bank, rs_done, standard_selections, Selection, ABLATION, inference_bf16
 from .train import train_classifier, train_gan, train_ratio, train_ccgan, train_sae
 from .report import write_html_report
 from .kd import check_kd_specs, kd_label, kd_defaults, make_distiller
@@ -287,7 +287,7 @@ def _stage_bank(x:_Ctx, G, dr, teacher, keys):
     n_pg = max(1, bc['n_fake'] // groups)
     meta = bank_meta(x.cfg['task'], groups, x.ds.image_shape, bc['shard_size'], x.seed,
                      label_range=x.ds.label_range if x.reg else None, networks=config_hash(keys),
-                     precision='bf16' if x.dev.type == 'cuda' or (x.dev.type == 'cpu' and cpu_bf16()) else 'fp32')  # as `prepare_for_inference` picks
+                     precision='bf16' if inference_bf16(x.dev) else 'fp32')  # as `prepare_for_inference` picks
     bdir = x.out/'bank'  # (the precision is in the meta, so a bank is never resumed at another precision than it was begun with)
     if (bdir/'meta.json').exists() and load_json(bdir/'meta.json') != meta:
         x.log("[bank] networks or settings changed: regenerating")
