@@ -371,8 +371,8 @@ def run(out:str|Path, # run directory (created if missing)
     ablation = {'arch': archs[0], 'nokd': train_student(archs[0], None)}
     for name in ABLATION: ablation[name] = train_student(archs[0], sels[name])
     final, saved = (sels[method], False) if used is None else (used, True)
-    students = [{'arch': archs[0], 'nokd': ablation['nokd'], 'cgankd': ablation[method] if used is None else train_student(archs[0], used, saved=True)}]
-    for a in archs[1:]: students.append({'arch': a, 'nokd': train_student(a, None), 'cgankd': train_student(a, final, saved=saved)})
+    # (for the first student, NOKD and the default method were just trained by the ablation: these calls reuse them)
+    students = [{'arch': a, 'nokd': train_student(a, None), 'cgankd': train_student(a, final, saved=saved)} for a in archs]
     for s in students if kd else []:  # KD alone (real data) when comparing, and cGAN-KD + KD
         if stc['compare_kd']: s['kd'] = train_student(s['arch'], None, kd)
         s['cgankd+kd'] = train_student(s['arch'], final, kd, saved=saved)
