@@ -10,7 +10,8 @@ Runs are cached in --out, so a rerun only reprints.
 import argparse, json, time
 from pathlib import Path
 import numpy as np
-from cgankd.pipeline import run, parse_set
+from cgankd.pipeline import run
+from cgankd.config import parse_set
 
 p = argparse.ArgumentParser()
 p.add_argument('--task', default='classification', choices=['classification', 'regression'])

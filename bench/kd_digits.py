@@ -10,7 +10,8 @@ time; the teacher, cGAN, density-ratio model and bank are the default run's. Pri
 import argparse, json, time
 from pathlib import Path
 import numpy as np
-from cgankd.pipeline import run, parse_set, make_config
+from cgankd.pipeline import run
+from cgankd.config import parse_set, make_config
 from cgankd.kd import parse_kd_specs, kd_label
 
 p = argparse.ArgumentParser()

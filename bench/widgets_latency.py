@@ -18,7 +18,7 @@ def build_run(out:Path, n:int, task:str, shard_size:int=10_000, seed:int=0):
     from sklearn.datasets import load_digits
     from cgankd.core import save_json
     from cgankd.bank import FakeBank, bank_meta, make_selection, rejection_sample
-    from cgankd.pipeline import make_config
+    from cgankd.config import make_config
     cfg = make_config('default', {'task': task}); save_json(cfg, out/'config.json')
     reg = task == 'regression'
     K = cfg['bank']['n_grid'] if reg else 10

@@ -14,7 +14,7 @@ from .models import create_model
 from .gan import GANS
 from .dre import class_ratio_model, DensityRatio
 from .bank import FakeBank, bank_meta, fill_bank, prepare_for_inference, _fast
-from .pipeline import make_config
+from .config import make_config
 
 # %% auto #0
 __all__ = ['bench_models', 'run_fused', 'run_forward_limit', 'run_naive', 'peak_rss_mib', 'bench', 'add_bench_parser',

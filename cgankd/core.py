@@ -4,16 +4,17 @@
 
 # %% ../nbs/00_core.ipynb #cd0e9219
 from __future__ import annotations
-import os, json, hashlib, random, tempfile, io
+import os, json, hashlib, random, tempfile, io, functools, contextlib
 from pathlib import Path
 from typing import Any, Callable
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CgankdError', 'UnknownNameError', 'Registry', 'set_seed', 'step_seed', 'torch_generator', 'get_device',
-           'atomic_write_bytes', 'to_json', 'save_json', 'load_json', 'save_checkpoint', 'load_checkpoint',
-           'config_hash', 'file_sha256', 'to_float', 'to_uint8']
+__all__ = ['SEEDS', 'TRAIN_BF16_DEVICES', 'TRAIN_CHANNELS_LAST_DEVICES', 'CgankdError', 'UnknownNameError', 'Registry',
+           'set_seed', 'step_seed', 'torch_generator', 'get_device', 'atomic_write_bytes', 'to_json', 'save_json',
+           'load_json', 'save_checkpoint', 'load_checkpoint', 'config_hash', 'file_sha256', 'to_float', 'to_uint8',
+           'cpu_bf16', 'inference_bf16', 'train_autocast']
 
 # %% ../nbs/00_core.ipynb #0240779c
 class CgankdError(ValueError):
@@ -157,3 +158,30 @@ def to_float(x:torch.Tensor) -> torch.Tensor:
 def to_uint8(x:torch.Tensor) -> torch.Tensor:
     "float images in [-1, 1] -> uint8 (rounded, clamped)."
     return x.add(1.).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+# %% ../nbs/00_core.ipynb #b0007a28
+SEEDS = {'teacher': 0, 'gan': 0, 'dre_feature': 1, 'ratio': 2, 'student': 3, 'embed_regressor': 4, 'y2h': 5} # seed offsets of each network's initial weights (added to the run seed)
+
+# %% ../nbs/00_core.ipynb #4d32d028
+TRAIN_BF16_DEVICES = {'cuda'} # device types whose training forward passes run under bf16 autocast
+TRAIN_CHANNELS_LAST_DEVICES = {'cuda'} # device types on which training uses channels_last memory
+
+@functools.lru_cache(None)
+def cpu_bf16() -> bool:
+    "Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16, per /proc/cpuinfo) and oneDNN supports it."
+    try: flags = set(Path('/proc/cpuinfo').read_text().split())
+    except OSError: return False
+    try: return bool(flags & {'avx512_bf16', 'amx_bf16'}) and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return False  # a torch build without oneDNN
+
+def inference_bf16(device:str|torch.device # where the fused pass runs
+                  ) -> bool:
+    "Whether inference (the fused pass) runs in bf16 on `device`: on CUDA, and on CPUs with native bf16 (`cpu_bf16`)."
+    device = torch.device(device)
+    return device.type == 'cuda' or (device.type == 'cpu' and cpu_bf16())
+
+def train_autocast(device:str|torch.device # where the computation runs
+                  ):
+    "bf16 autocast for training forward passes on devices in `TRAIN_BF16_DEVICES`, a no-op context elsewhere."
+    dt = torch.device(device).type
+    return torch.autocast(dt, dtype=torch.bfloat16) if dt in TRAIN_BF16_DEVICES else contextlib.nullcontext()

@@ -131,6 +131,12 @@ class ImageSet:
         "The facts recorded in report.json's 'data' entry."
         return dict(name=self.name, n_train=self.n_train, n_test=self.n_test, image_shape=list(self.image_shape))
 
+    def fingerprint(self) -> dict:
+        "SHA-256 of the training and test arrays exactly as they are (after any resizing): what a run trained on."
+        import hashlib
+        h = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+        return {'images': h(self.images), 'labels': h(self.labels), 'images_test': h(self.images_test), 'labels_test': h(self.labels_test)}
+
     def __repr__(self):
         lab = f"{self.num_classes} classes" if self.task == 'classification' else f"labels in {self.label_range}"
         return f"ImageSet({self.name!r}: {self.n_train} train, {self.n_test} test, {_shape_str(self.image_shape)}, {lab})"
@@ -272,7 +278,6 @@ def load_dataset(spec:str, # a registered dataset name ('digits') or a path to a
                 ) -> ImageSet:
     "Load a data set by registered name or `.npz` path."
     spec = str(spec)
-    if spec not in DATASETS and 'cifar100' not in DATASETS: import cgankd.readers  # noqa: F401 (lazy: it imports this module)
     if spec in DATASETS: return DATASETS.create(spec, task=task, **kw)
     if spec.endswith('.npz') or Path(spec).exists(): return read_npz(spec, task=task, **kw)
     raise UnknownNameError(f"unknown dataset {spec!r}: not a registered name nor an existing file; known datasets: "

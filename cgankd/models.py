@@ -28,18 +28,12 @@ def create_model(name:str, # a registered architecture, see `list_models()`
     if task not in ('classification', 'regression'):
         raise CgankdError(f"task must be 'classification' or 'regression', got {task!r}")
     n_out = num_classes if task == 'classification' else 1
-    _load_zoo()
     m = MODELS.get(name)(in_channels=in_channels, img_size=img_size, num_outputs=n_out, **kwargs)
     m.arch, m.task = name, task
     return m
 
-def _load_zoo():
-    "Register the KD-literature architectures of `cgankd.zoo` (imported here, lazily: it imports this module)."
-    if 'resnet20' not in MODELS: import cgankd.zoo  # noqa: F401
-
 def list_models() -> list[str]:
     "Names of all registered architectures (including `cgankd.zoo`'s)."
-    _load_zoo()
     return MODELS.names()
 
 def count_params(model:nn.Module) -> int:

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from .core import CgankdError
+from .core import CgankdError, TRAIN_BF16_DEVICES, TRAIN_CHANNELS_LAST_DEVICES, train_autocast
 from .gan import GANS, ResBlock, _sn
 from .ccgan import EmbedConditioned
 
@@ -19,14 +19,14 @@ __all__ = ['AMP_DEVICES', 'CHANNELS_LAST_DEVICES', 'autocast_for', 'FastNet', 'S
            'ccgan_sagan64']
 
 # %% ../nbs/03c_paper_gans.ipynb #c3ec2f5f
-AMP_DEVICES = {'cuda'} # device types whose forward passes run under bf16 autocast
-CHANNELS_LAST_DEVICES = {'cuda'} # device types on which networks and inputs use channels_last memory
+# one precision rule for the whole toolkit (`cgankd.core`): training autocasts to bf16 and uses channels_last on these
+AMP_DEVICES = TRAIN_BF16_DEVICES # device types whose forward passes run under bf16 autocast (the same set object as core's)
+CHANNELS_LAST_DEVICES = TRAIN_CHANNELS_LAST_DEVICES # device types on which networks and inputs use channels_last memory
 
 def autocast_for(device:torch.device|str # where the computation runs
                 ):
-    "bf16 autocast on devices in `AMP_DEVICES`, a no-op context elsewhere."
-    dt = torch.device(device).type
-    return torch.autocast(dt, dtype=torch.bfloat16) if dt in AMP_DEVICES else contextlib.nullcontext()
+    "bf16 autocast on devices in `AMP_DEVICES` (`cgankd.core.train_autocast`), a no-op context elsewhere."
+    return train_autocast(device)
 
 class FastNet(nn.Module):
     "Base for the paper GANs: `forward` runs `_forward` under `autocast_for` and channels_last (where enabled) and returns float32."

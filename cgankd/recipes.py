@@ -6,7 +6,7 @@
 from __future__ import annotations
 import copy, math
 from .core import CgankdError, UnknownNameError
-from .pipeline import make_config, merge, _extend
+from .config import make_config, merge, extend as _extend
 
 # %% auto #0
 __all__ = ['TRAIN_SIZES', 'RECIPES', 'epochs_to_steps', 'gan_ch', 'list_recipes', 'get_recipe', 'recipe_overrides',
@@ -48,7 +48,8 @@ def _reg(name, teacher, students, n_fake, n_grid, m_kappa, n_dis):
                     'augment': None},
         'gan': {'name': 'ccgan_sagan64', 'dim_z': 256, 'g_ch': 64, 'd_ch': 64, 'steps': 20_000, 'batch_size': 512, 'n_dis': n_dis,
                 'lr_g': 1e-4, 'lr_d': 1e-4, 'ema_decay': 0.999, 'ema_start': 1000, 'policy': 'color,translation,cutout',
-                'embed_arch': 'resnet34', 'embed_steps': epochs_to_steps(200, n, 128), 'y2h_steps': 10_000, 'vicinal': 'soft',
+                'embed_arch': 'resnet34', 'embed_steps': epochs_to_steps(200, n, 128), 'embed_batch_size': 128, 'embed_lr': 0.01,
+                'embed_weight_decay': 5e-4, 'y2h_steps': 10_000, 'vicinal': 'soft',
                 'kappa': None, 'nu': None, 'm_kappa': m_kappa},
         'dre': {'feature_arch': 'sae', 'sae_dim': 512, 'sae_ch': 64, 'feature_steps': epochs_to_steps(200, n, 64), 'steps': epochs_to_steps(200, n, 256),
                 'batch_size': 256, 'lr': 1e-4, 'lam': 0.01, 'dropout': 0.5},
@@ -137,7 +138,7 @@ def recipe_overrides(name:str, # a recipe name, see `list_recipes()`
                      smoke:bool=False, # the shrunk CPU version
                      data_root:str|None=None # where the data files are (see the recipe's `layout`)
                     ) -> dict:
-    "Config overrides for `cgankd.pipeline.make_config` that run recipe `name`."
+    "Config overrides for `cgankd.config.make_config` that run recipe `name`."
     r = get_recipe(name)
     over = merge(r['config'], {}) if not smoke else _extend(r['config'], r['smoke'])
     if data_root is not None: over['data_root'] = str(data_root)
