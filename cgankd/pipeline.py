@@ -356,8 +356,7 @@ def run(out:str|Path, # run directory (created if missing)
             if sel is not None:
                 labels = x.scaler.norm(sel.labels).astype(np.float32) if x.reg else sel.labels
                 fakes = (bank.images(sel.indices), labels)
-            kdm = make_distiller(kd, teacher, m, x.ds.images, x.y, fakes, stc['batch_size'], x.seed + 3, stc['fake_fraction'],
-                                 cfg['task'], stc['steps']) if kd else None
+            kdm = make_distiller(kd, teacher, m, x.ds.images, x.y, fakes, task=cfg['task'], steps=stc['steps']) if kd else None
             try: x.train(m, st, stc, f'{arch}/{name}', x.seed + 3, fakes=fakes, fake_fraction=stc['fake_fraction'], augment=stc['augment'], kd=kdm)
             finally:
                 if kdm is not None: kdm.close()

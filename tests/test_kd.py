@@ -32,7 +32,7 @@ def _one_epoch(teacher, student, ds, fakes, kd, task='classification', labels=No
     steps = math.ceil(n / bs)  # one pass over real + fakes
     t0 = {k: v.clone() for k, v in teacher.state_dict().items()}
     s0 = [p.detach().clone() for p in student.parameters()]
-    with make_distiller(kd, teacher, student, ds.images, labels, fakes, bs, seed=0, fake_fraction=0.5, task=task, steps=steps) as d:
+    with make_distiller(kd, teacher, student, ds.images, labels, fakes, task=task, steps=steps) as d:
         train_classifier(student, ds.images, labels, steps, batch_size=bs, seed=0, fakes=fakes, fake_fraction=0.5,
                          task=task, kd=d, progress=False)  # raises if the total loss is ever non-finite
         assert int(d.step) == steps
