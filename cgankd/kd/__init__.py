@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/06_kd.ipynb #a07ae83d
+# %% ../../nbs/06_kd.ipynb #6887acaa
 from .core import *
 from .logit import *
 from .features import *
