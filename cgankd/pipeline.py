@@ -137,8 +137,7 @@ def run(out:str|Path, # run directory (created if missing)
             log(f"[student] {arch} / {name}" + ('' if sel is None else f" ({len(sel)} fakes)"))
             torch.manual_seed(x.seed + SEEDS['student']); m = x.model(arch)
             fakes = None if sel is None else (bank.images(sel.indices), x.task.net_labels(sel.labels))
-            kdm = make_distiller(kd, teacher, m, x.ds.images, x.task.y, fakes, stc['batch_size'], x.seed + SEEDS['student'],
-                                 stc['fake_fraction'], cfg['task'], stc['steps']) if kd else None
+            kdm = make_distiller(kd, teacher, m, x.ds.images, x.task.y, fakes, task=cfg['task'], steps=stc['steps']) if kd else None
             try: x.train(m, st, stc, f'{arch}/{name}', x.seed + SEEDS['student'], fakes=fakes, fake_fraction=stc['fake_fraction'], augment=stc['augment'], kd=kdm)
             finally:
                 if kdm is not None: kdm.close()

@@ -95,7 +95,7 @@ def train_classifier(model:nn.Module, # a registry model, on its device
                      fake_fraction:float|None=None, # share of fakes per batch (None: sample the union)
                      task:str='classification', # cross-entropy, or MSE on (normalised) scalar labels
                      augment:str|None=None, # training augmentation, see `augment_batch`
-                     kd:nn.Module|None=None, # extra loss `kd(x, out, y)` added after the student's forward (e.g. a KD loss); its parameters train with the student
+                     kd:nn.Module|None=None, # extra loss `kd(x, out, y, idx=rows)` added after the student's forward (e.g. a KD loss); its parameters train with the student
                      ckpt:str|Path|None=None, key:str='', every:int=200, # checkpointing, see `run_steps`
                      desc:str='classifier', progress:bool=True):
     "Train a classifier/regressor on real (+ fake) samples with a resumable, deterministic loop; returns the model."
@@ -114,15 +114,15 @@ def train_classifier(model:nn.Module, # a registry model, on its device
     def step_fn(step):
         for g in opt.param_groups: g['lr'] = _lr_at(step, steps, lr, warmup)
         idx = dist.split(batch_indices(len(x_r), batch_size - n_fake, step, seed, 0))
-        xb, yb = x_r[idx], y_r[idx]
+        xb, yb, rows = x_r[idx], y_r[idx], idx  # rows: the batch's indices in the union of reals, then fakes
         if n_fake:
             fi = dist.split(batch_indices(len(x_f), n_fake, step, seed, 1))
-            xb, yb = torch.cat([xb, x_f[fi]]), torch.cat([yb, y_f[fi]])
+            xb, yb, rows = torch.cat([xb, x_f[fi]]), torch.cat([yb, y_f[fi]]), torch.cat([idx, len(x_r) + fi])
         model.train()
         xa, yb = augment_batch(to_float(xb.to(dev)), augment), yb.to(dev)
         out = net(xa)
         loss = lossf(out, yb)
-        if kd is not None: kd.train(); loss = loss + kd(xa, out, yb)
+        if kd is not None: kd.train(); loss = loss + kd(xa, out, yb, idx=rows)
         if not torch.isfinite(loss):
             raise CgankdError(f"{desc}: training diverged at step {step} (loss {loss.item()}); lower the learning rate (now {lr})")
         opt.zero_grad(set_to_none=True); loss.backward()

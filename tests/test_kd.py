@@ -1,5 +1,5 @@
 "cGAN-KD + each classic KD method on the bundled digits, with a smoke run's teacher and processed fakes; the CLI's --kd."
-import json, math, shutil
+import json, math, shutil, subprocess, sys
 import numpy as np
 import pytest
 import torch
@@ -32,7 +32,7 @@ def _one_epoch(teacher, student, ds, fakes, kd, task='classification', labels=No
     steps = math.ceil(n / bs)  # one pass over real + fakes
     t0 = {k: v.clone() for k, v in teacher.state_dict().items()}
     s0 = [p.detach().clone() for p in student.parameters()]
-    with make_distiller(kd, teacher, student, ds.images, labels, fakes, bs, seed=0, fake_fraction=0.5, task=task, steps=steps) as d:
+    with make_distiller(kd, teacher, student, ds.images, labels, fakes, task=task, steps=steps) as d:
         train_classifier(student, ds.images, labels, steps, batch_size=bs, seed=0, fakes=fakes, fake_fraction=0.5,
                          task=task, kd=d, progress=False)  # raises if the total loss is ever non-finite
         assert int(d.step) == steps
@@ -90,3 +90,63 @@ def test_cli_kd_refusals(tmp_path, args, msg):
     p = run_cli('run', '--out', tmp_path/'r', '--preset', 'smoke', '--quiet', *args, check=False)
     assert p.returncode == 2 and msg in p.stderr and 'Traceback' not in p.stderr, p.stderr
     assert not (tmp_path/'r').exists()  # refused before any work
+
+# ---- CRD under torchrun: the indices it receives are the rows of each rank's part of the batch
+RANK_SCRIPT = r'''
+import json, sys, torch
+from cgankd.core import to_float
+from cgankd.distributed import init_from_env, shutdown
+from cgankd.models import create_model
+from cgankd.train import train_classifier, batch_indices
+from cgankd.kd import make_distiller
+dist = init_from_env('cpu'); torch.set_num_threads(1)
+import torch.distributed as td
+def tdist_equal(p):  # the distiller's parameters stay equal on every rank (their gradients are averaged)
+    q = p.detach().clone(); td.broadcast(q, 0); return torch.equal(p.detach(), q)
+g = torch.Generator().manual_seed(0)
+imgs, lab = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8, generator=g), torch.arange(30) % 10
+fk = (torch.randint(0, 256, (12, 1, 8, 8), dtype=torch.uint8, generator=g), torch.arange(12) % 10)
+union = to_float(torch.cat([imgs, fk[0]]))
+torch.manual_seed(0); teacher, student = create_model('cnn_medium', img_size=8).eval(), create_model('cnn_small', img_size=8)
+kd = make_distiller('crd,blkd', teacher, student, imgs, lab, fk, steps=4)
+got = []
+kd.losses['crd'].register_forward_pre_hook(lambda m, a, kw: got.append(kw['idx'].tolist()), with_kwargs=True)
+kd.register_forward_pre_hook(lambda m, a, kw: torch.testing.assert_close(a[0], union[kw['idx']], rtol=0, atol=0), with_kwargs=True)
+train_classifier(student, imgs, lab, 4, batch_size=8, seed=3, fakes=fk, fake_fraction=0.25, kd=kd, progress=False)
+json.dump({'rank': dist.rank, 'world': dist.world, 'idx': got, 'step': int(kd.step),
+           'crd_params_equal': all([tdist_equal(p) for p in kd.parameters()])},
+          open(sys.argv[1] + f'/rank{dist.rank}.json', 'w'))
+shutdown()
+'''
+
+def test_crd_gets_each_ranks_rows(tmp_path):
+    "Two real processes (gloo): each rank's CRD receives its own part of every global batch (reals, then fakes), and the parts tile it."
+    from test_distributed import ENV, _free_port
+    from conftest import ROOT
+    from cgankd.train import batch_indices
+    (tmp_path/'rank.py').write_text(RANK_SCRIPT)
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
+           f'--master_port={_free_port()}', str(tmp_path/'rank.py'), str(tmp_path)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env={**ENV, 'PYTHONPATH': str(ROOT)})
+    assert p.returncode == 0, p.stderr[-4000:]
+    ranks = [json.loads((tmp_path/f'rank{r}.json').read_text()) for r in range(2)]
+    assert [(r['rank'], r['world'], r['step'], len(r['idx']), r['crd_params_equal']) for r in ranks] == [(0, 2, 4, 4, True), (1, 2, 4, 4, True)]
+    for step in range(4):
+        real, fake = batch_indices(30, 6, step, 3, 0), 30 + batch_indices(12, 2, step, 3, 1)  # the global batch
+        for r in range(2):
+            assert ranks[r]['idx'][step] == torch.cat([real.tensor_split(2)[r], fake.tensor_split(2)[r]]).tolist()
+        assert sorted(ranks[0]['idx'][step] + ranks[1]['idx'][step]) == sorted(torch.cat([real, fake]).tolist())
+
+def test_cli_crd_under_torchrun(smoke_run, tmp_path):
+    "`--kd crd` on 2 processes: the KD students train (the rest of the smoke run is reused) and rank 0 reports cgankd+kd."
+    from test_distributed import torchrun
+    out0, rep0, _ = smoke_run
+    out = tmp_path/'run'; shutil.copytree(out0, out)
+    p = torchrun(2, 'run', '--out', out, '--preset', 'smoke', '--quiet', '--kd', 'crd')
+    trained = [l for l in p.stdout.splitlines() if l.startswith('[student]')]
+    assert [l.split(' (')[0] for l in trained] == ['[student] cnn_small / cgankd+kd-crd', '[student] mlp / cgankd+kd-crd'], trained
+    rep = json.loads((out/'report.json').read_text())
+    assert rep['kd'] == {'label': 'crd', 'methods': [['crd', 0.8]]}
+    for s, s0 in zip(rep['students'], rep0['students']):
+        assert s['nokd'] == s0['nokd'] and s['cgankd'] == s0['cgankd'] and 0 < s['cgankd+kd'] <= 100, s
+    assert (out/'students'/'cnn_small'/'cgankd_kd-crd'/'done.json').exists()
