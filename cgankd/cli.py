@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, sys
 from pathlib import Path
 from .core import CgankdError
-from .config import PRESETS, make_config, parse_set, deep_update, load_config_file, dump_config
+from .config import PRESETS, make_config, parse_set, extend, load_config_file, dump_config
 from .pipeline import run
 from .kd import parse_kd_specs
 from .distributed import init_from_env, shutdown, is_main
@@ -65,15 +65,15 @@ def overrides_from_args(a) -> dict:
              'bank': {'n_fake': a.n_fake} if a.n_fake is not None else None}
     if a.kd: flags['student'] = {'kd': [[n, w] + ([hp] if hp else []) for n, w, hp in parse_kd_specs(a.kd)]}
     if a.compare_kd: flags['student'] = {**(flags.get('student') or {}), 'compare_kd': True}
-    over = deep_update(over, {k: v for k, v in flags.items() if v is not None})
-    return deep_update(over, parse_set(a.sets))
+    over = extend(over, {k: v for k, v in flags.items() if v is not None})
+    return extend(over, parse_set(a.sets))
 
 def resolve_args(a) -> tuple[str, dict]:
     "(preset, overrides) for parsed arguments: a recipe's settings first, then the config file, flags and --set on top."
     over, preset = overrides_from_args(a), a.preset
     if a.recipe:
         from cgankd.recipes import recipe_overrides
-        over = deep_update(recipe_overrides(a.recipe, smoke=a.smoke), over)
+        over = extend(recipe_overrides(a.recipe, smoke=a.smoke), over)
     elif a.smoke: preset = 'smoke'
     return preset, over
 

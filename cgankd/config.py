@@ -10,8 +10,7 @@ from .core import CgankdError
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TASK_DEFAULTS', 'SMOKE', 'SMOKE_TASK', 'PRESETS', 'FREE_KEYS', 'FEATURE_KEYS', 'EMBED_KEYS', 'extend',
-           'merge', 'make_config', 'section_part', 'section_rest', 'parse_set', 'deep_update', 'load_config_file',
-           'dump_config']
+           'merge', 'make_config', 'section_part', 'section_rest', 'parse_set', 'load_config_file', 'dump_config']
 
 # %% ../nbs/00b_config.ipynb #385d2f46
 DEFAULTS = {
@@ -123,15 +122,6 @@ def parse_set(items:list[str] # `KEY=VALUE` strings; KEY is dotted (`gan.steps`)
         *path, last = k.split('.')
         for p in path: d = d.setdefault(p, {})
         d[last] = v
-    return out
-
-def deep_update(a:dict, # overrides
-                b:dict # overrides written over `a`
-               ) -> dict:
-    "Copy of `a` with `b`'s keys written in, recursing into dicts (unknown keys are checked later by `make_config`)."
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 def load_config_file(path:str|Path # a .yaml/.yml or .json file holding a mapping of config keys

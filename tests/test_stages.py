@@ -48,3 +48,17 @@ def test_yaml_config_file_equals_set_flags(tmp_path):
     ra, rb = (json.loads((tmp_path/d/'report.json').read_text()) for d in 'ab')
     assert comparable(ra) == comparable(rb)
     assert json.loads((tmp_path/'a'/'config.json').read_text()) == json.loads((tmp_path/'b'/'config.json').read_text())
+
+def test_widget_on_recipe_run_sees_the_pipelines_images(tmp_path):
+    "A widget opened on a recipe run (CIFAR-100 from --data-root at the paper GAN's 32x32) loads the very images the pipeline trained on."
+    import numpy as np
+    from test_recipes import _cifar100
+    from cgankd.widgets import RunView, SampleBrowser
+    data, out = tmp_path/'data', tmp_path/'run'
+    data.mkdir(); _cifar100(data, np.random.default_rng(0))
+    run_cli('run', '--recipe', 'cifar100', '--data-root', data, '--smoke', '--out', out, '--quiet')
+    trained = json.loads((out/'data.json').read_text())
+    view = RunView(out)
+    assert view.real.images.shape[1:] == (3, 32, 32)
+    assert view.real.fingerprint() == trained['sha256']  # the same arrays, byte for byte
+    assert SampleBrowser.from_run(out).view.real is not None

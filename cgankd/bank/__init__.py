@@ -15,6 +15,7 @@ from .select import *
 from .store import _M32, _mix32
 from .generate import _ROWS, _fast, _bake_spectral_norm, _fold_batchnorm
 from .select import _uniforms, _group_name
+from ..core import cpu_bf16, inference_bf16  # the precision rule (in core), where the bank uses it
 
 _all_ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'counter_normals', 'bank_meta', 'group_labels',
          'teacher_scores', 'cpu_bf16', 'inference_bf16', 'prepare_for_inference', 'score_batch', 'generate_shard',

@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from ..core import to_float, to_uint8
+from ..core import to_float, to_uint8, cpu_bf16, inference_bf16
 from ..distributed import current
 from .store import FakeBank, counter_normals, group_labels
 
 # %% auto #0
-__all__ = ['teacher_scores', 'cpu_bf16', 'inference_bf16', 'prepare_for_inference', 'score_batch', 'generate_shard', 'fill_bank']
+__all__ = ['teacher_scores', 'prepare_for_inference', 'score_batch', 'generate_shard', 'fill_bank']
 
 # %% ../../nbs/05b_bank.generate.ipynb #a6233255
 def teacher_scores(teacher:torch.nn.Module, # trained on the real data (classifier, or regressor on normalised labels)
@@ -33,19 +33,7 @@ def teacher_scores(teacher:torch.nn.Module, # trained on the real data (classifi
 # %% ../../nbs/05b_bank.generate.ipynb #079de397
 _ROWS = 16 # every network call gets a multiple of this many rows (padded with copies of the last sample, then dropped)
 
-@functools.lru_cache(None)
-def cpu_bf16() -> bool:
-    "Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16, per /proc/cpuinfo) and oneDNN supports it."
-    try: flags = set(Path('/proc/cpuinfo').read_text().split())
-    except OSError: return False
-    try: return bool(flags & {'avx512_bf16', 'amx_bf16'}) and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError): return False  # a torch build without oneDNN
-
-def inference_bf16(device:torch.device) -> bool:
-    "Whether the fused pass runs in bf16 on `device` by default: on CUDA, and on CPUs with native bf16 (`cpu_bf16`)."
-    device = torch.device(device)
-    return device.type == 'cuda' or (device.type == 'cpu' and cpu_bf16())
-
+# `cpu_bf16` and `inference_bf16` are the toolkit's one precision rule, in `cgankd.core` (re-exported here)
 def _bake_spectral_norm(model:torch.nn.Module):
     "Replace every parametrized submodule (spectral norm) by a plain one holding its current (normalised) weight, in place."
     from torch.nn.utils import parametrize

@@ -45,11 +45,14 @@ class RunView:
 
     @property
     def real(self):
-        "The real training set of the run (as `config.json` names it), resized as the pipeline does."
+        "The real training set of the run, loaded exactly as the pipeline loads it (`cgankd.tasks.load_run_data`)."
         if self._real is None:
-            from cgankd.data import load_dataset, fit_to_sizes
-            from cgankd.gan import GAN_SIZES
-            self._real = fit_to_sizes(load_dataset(self.config['data'], task=self.task), GAN_SIZES)
+            from cgankd.tasks import load_run_data
+            ds, dp = load_run_data(self.config), self.dir/'data.json'
+            if dp.exists() and load_json(dp).get('sha256', ds.fingerprint()) != ds.fingerprint():
+                raise CgankdError(f"{dp}: the run trained on other data than {self.config['data']!r} gives now "
+                                  "(the file changed since the run); the widgets would show other real images")
+            self._real = ds
         return self._real
 
     def selection_names(self) -> list[str]:
