@@ -142,7 +142,8 @@ class Distiller(nn.Module):
                  labels=None, # class label of every training sample, by index (CRD draws negatives from other classes)
                  steps:int|None=None, # training length (DKD's warm-up default)
                  t_layers:list[str]|None=None, s_layers:list[str]|None=None, # stage layer names (default `kd_layers`)
-                 t_head:str|None=None, s_head:str|None=None): # head module names (default `head`)
+                 t_head:str|None=None, s_head:str|None=None, # head module names (default `head`)
+                 extra:dict|None=None): # more facts for the loss factories' `info` (e.g. the training images, SSKD's teacher head)
         super().__init__()
         specs = check_kd_specs(specs, task)
         if not specs: raise CgankdError("no KD method given")
@@ -158,7 +159,10 @@ class Distiller(nn.Module):
             student.eval(); teacher(sample_x.to(dev)); student(sample_x.to(dev)); student.train(was)
         t, s = self.t_taps.feats(), self.s_taps.feats()
         info = {'task': task, 'n_data': n_data, 'steps': steps,
-                'labels': None if labels is None or task == 'regression' else torch.as_tensor(np.asarray(labels)).long()}
+                'labels': None if labels is None or task == 'regression' else torch.as_tensor(np.asarray(labels)).long(),
+                # for methods that hook the networks themselves (OFD's pre-activations) or run them on other views (SSKD)
+                'teacher': teacher, 'student': student, 't_taps': self.t_taps, 's_taps': self.s_taps, 'sample_x': sample_x.to(dev),
+                **(extra or {})}
         self.losses, self.weights = nn.ModuleDict(), {}
         for name, w, hp in specs:
             meta = kd_defaults(name)
@@ -187,7 +191,7 @@ class Distiller(nn.Module):
         if idx is not None: idx = torch.as_tensor(idx).to(x.device)
         total = out.new_zeros(())
         for name, mod in self.losses.items():
-            r = mod(t, s, y=y, idx=idx, step=step)
+            r = mod(t, s, y=y, idx=idx, step=step, x=x)
             main, aux = r if isinstance(r, tuple) else (r, 0.)
             total = total + self.weights[name] * main + aux
             self.last[name] = float(main.detach())
@@ -195,8 +199,10 @@ class Distiller(nn.Module):
         return total
 
     def close(self):
-        "Remove the hooks from teacher and student."
+        "Remove the hooks from teacher and student (the distiller's and those its losses placed)."
         self.t_taps.close(); self.s_taps.close()
+        for mod in self.losses.values():
+            if callable(getattr(mod, 'close', None)): mod.close()
     def __enter__(self): return self
     def __exit__(self, *a): self.close()
 
@@ -206,7 +212,7 @@ def create_kd(name, # a KD method name, or several specs (see `parse_kd_specs`)
               weight:float|None=None, # loss weight (None: the method's default, see `kd_defaults`)
               **kwargs) -> Distiller:
     "Build a `Distiller` for one KD method by name (`create_kd('crd', t, s, x, nce_k=4096)`) or for several specs."
-    dkeys = {'task', 'n_data', 'labels', 'steps', 't_layers', 's_layers', 't_head', 's_head'}
+    dkeys = {'task', 'n_data', 'labels', 'steps', 't_layers', 's_layers', 't_head', 's_head', 'extra'}
     dk = {k: v for k, v in kwargs.items() if k in dkeys}
     hp = {k: v for k, v in kwargs.items() if k not in dkeys}
     if isinstance(name, str) and ':' not in name and ',' not in name: specs = [(name, weight, hp)]
@@ -242,8 +248,9 @@ def make_distiller(specs, # KD methods, see `parse_kd_specs`
                    images, labels, # real uint8 training images and labels, as given to `train_classifier`
                    fakes:tuple|None=None, # (uint8 images, labels) of processed fakes, as given to `train_classifier`
                    *, task:str='classification', steps:int|None=None, # task; training length
+                   extra:dict|None=None, # more facts for the losses (e.g. `{'sskd_head': ...}`, a cached SSKD teacher head)
                    **kwargs) -> Distiller: # layer/head names for plain modules
-    "A `Distiller` wired for one `train_classifier` run: memory size and per-index labels for CRD, DKD's warm-up."
+    "A `Distiller` wired for one `train_classifier` run: memory size and per-index labels for CRD, DKD's warm-up, the real images (SSKD trains its teacher head on them when none is given)."
     n_real = len(images)
     n_fake = len(fakes[0]) if fakes is not None and len(fakes[0]) else 0
     all_labels = None
@@ -251,5 +258,6 @@ def make_distiller(specs, # KD methods, see `parse_kd_specs`
         all_labels = np.asarray(labels) if not n_fake else np.concatenate([np.asarray(labels), np.asarray(fakes[1])])
     dev = next(student.parameters()).device
     sample = to_float(torch.as_tensor(np.asarray(images[:min(n_real, 32)])).to(dev))
-    kd = Distiller(teacher, student, sample, specs, task=task, n_data=n_real + n_fake, labels=all_labels, steps=steps, **kwargs)
+    kd = Distiller(teacher, student, sample, specs, task=task, n_data=n_real + n_fake, labels=all_labels, steps=steps,
+                   extra={'images': images, **(extra or {})}, **kwargs)
     return kd
