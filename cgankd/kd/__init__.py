@@ -11,8 +11,8 @@ from .logit import *
 from .features import *
 from .contrastive import *
 from .takd import *
-from .ofd import *
+from .overhaul import *
 from .review import *
-from .sskd import *
-from . import core, logit, features, contrastive, takd, ofd, review, sskd
-__all__ = [*core.__all__, *logit.__all__, *features.__all__, *contrastive.__all__, *takd.__all__, *ofd.__all__, *review.__all__, *sskd.__all__]
+from .selfsup import *
+from . import core, logit, features, contrastive, takd, overhaul, review, selfsup
+__all__ = [*core.__all__, *logit.__all__, *features.__all__, *contrastive.__all__, *takd.__all__, *overhaul.__all__, *review.__all__, *selfsup.__all__]
