@@ -83,6 +83,19 @@ def _stage_bank(x:RunEnv, G, dr, teacher, keys):
     fill_bank(bank, G, dr, teacher, rs_done(target, groups, bc['burn_in'], x.seed), bc['max_samples'], progress=x.progress)
     return bank, n_pg
 
+def _sskd_extra(x:RunEnv, teacher, st_t, kd) -> dict:
+    "SSKD's teacher self-supervision head as its own stage (`teacher/sskd`), when the KD specs name sskd; else nothing."
+    hp = next(({**kd_defaults(n)['hparams'], **h} for n, _, h in kd if n == 'sskd'), None)
+    if hp is None: return {}
+    from .kd import train_sskd_head, ss_head
+    deps = {'teacher': st_t.key, 'rotations': hp['rotations'], 'T': hp['ss_T'], 'steps': hp['head_steps'], 'lr': hp['head_lr'], 'seed': x.seed}
+    def fit(net, st):
+        net.load_state_dict(train_sskd_head(teacher, x.ds.images, int(hp['head_steps']), lr=hp['head_lr'], ks=hp['rotations'],
+                                            T=hp['ss_T'], seed=x.seed + SEEDS['teacher']).state_dict())
+    head, _ = trained_network(x.out, 'teacher/sskd', deps, lambda: ss_head(teacher.head.in_features).to(x.dev), fit,
+                              x.seed + SEEDS['teacher'], x.dev, x.log, 'SSKD self-supervision head', file='head.pt')
+    return {'sskd_head': head.requires_grad_(False)}
+
 # %% ../nbs/10_pipeline.ipynb #a574b673
 def _saved_selection(out:Path, name:str, meta:dict) -> Selection:
     "The saved selection `name` of run `out`, checked against the bank it will index."
@@ -137,7 +150,8 @@ def run(out:str|Path, # run directory (created if missing)
             log(f"[student] {arch} / {name}" + ('' if sel is None else f" ({len(sel)} fakes)"))
             torch.manual_seed(x.seed + SEEDS['student']); m = x.model(arch)
             fakes = None if sel is None else (bank.images(sel.indices), x.task.net_labels(sel.labels))
-            kdm = make_distiller(kd, teacher, m, x.ds.images, x.task.y, fakes, task=cfg['task'], steps=stc['steps']) if kd else None
+            kdm = make_distiller(kd, teacher, m, x.ds.images, x.task.y, fakes, task=cfg['task'], steps=stc['steps'],
+                                 extra=_sskd_extra(x, teacher, st_t, kd)) if kd else None
             try: x.train(m, st, stc, f'{arch}/{name}', x.seed + SEEDS['student'], fakes=fakes, fake_fraction=stc['fake_fraction'], augment=stc['augment'], kd=kdm)
             finally:
                 if kdm is not None: kdm.close()
