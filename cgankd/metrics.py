@@ -304,7 +304,7 @@ def error_bound_figure(rows:list, # `error_bound_terms` rows
     "Per ablation arm, the bound's three terms side by side with the student's result (plotly)."
     arms = [r['arm'] for r in rows]
     reg = any(r.get('task') == 'regression' for r in rows)
-    fig = make_subplots(rows=1, cols=4, subplot_titles=('(a) KID to real test features', '(b) ' + ('label MAE vs evaluation net' if reg else 'label disagreement (%)'),
+    fig = make_subplots(rows=1, cols=4, subplot_titles=('(a) KID to real test features', '(b) ' + ('label MAE' if reg else 'label disagreement (%)') + ', dashed: teacher',
                                                         '(c) processed fakes', student_name))
     val = lambda k: [r.get(k) for r in rows]
     fig.add_trace(go.Bar(x=arms, y=val('kid'), name='KID', error_y=dict(type='data', array=[v or 0 for v in val('kid_std')])), 1, 1)
@@ -313,7 +313,7 @@ def error_bound_figure(rows:list, # `error_bound_terms` rows
     if te is not None:
         fig.add_trace(go.Scatter(x=arms, y=[te] * len(arms), mode='lines+markers', name='teacher test error', line=dict(dash='dash', color='black')), 1, 2)
     fig.add_trace(go.Bar(x=arms, y=val('count'), name='count'), 1, 3)
-    fig.add_trace(go.Bar(x=arms, y=val('student'), name=student_name), 1, 4)
+    fig.add_trace(go.Scatter(x=arms, y=val('student'), name=student_name, mode='lines+markers', marker=dict(size=10)), 1, 4)
     st = [v for v in val('student') if v is not None]
     if st:
         lo, hi = min(st), max(st); pad = max((hi - lo) * 0.5, abs(hi) * 0.01, 1e-6)
