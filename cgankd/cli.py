@@ -12,6 +12,7 @@ from .pipeline import run
 from .kd import parse_kd_specs
 from .distributed import init_from_env, shutdown, is_main
 from .bench import add_bench_parser, bench_from_args
+from .export import add_export_parsers, export_from_args
 
 # %% auto #0
 __all__ = ['build_parser', 'overrides_from_args', 'resolve_args', 'main']
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument('--format', default='yaml', choices=['yaml', 'json'], help='output format (default yaml)')
     c.add_argument('--quiet', action='store_true', help=argparse.SUPPRESS)  # accepted so that run's flags can be pasted
     add_bench_parser(sub)
+    add_export_parsers(sub)  # generate, export
     return p
 
 def overrides_from_args(a) -> dict:
@@ -89,6 +91,7 @@ def main(argv:list[str]|None=None) -> int:
     a = build_parser().parse_args(argv)
     try:
         if a.cmd == 'bench': bench_from_args(a)
+        export_from_args(a)  # generate, export
         if a.cmd == 'config':
             preset, over = resolve_args(a)
             print(dump_config(make_config(preset, over), a.format), end='' if a.format == 'yaml' else '\n')
