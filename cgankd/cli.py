@@ -12,6 +12,7 @@ from .pipeline import run
 from .kd import parse_kd_specs
 from .distributed import init_from_env, shutdown, is_main
 from .bench import add_bench_parser, bench_from_args
+from .export import add_export_parsers, export_from_args
 
 # %% auto #0
 __all__ = ['build_parser', 'overrides_from_args', 'resolve_args', 'main']
@@ -40,6 +41,10 @@ def _settings_args(r:argparse.ArgumentParser):
     r.add_argument('--kd', action='append', default=[], metavar='NAME[:WEIGHT]',
                    help='add a KD loss on top of cGAN-KD, e.g. --kd crd:0.8 (repeatable or comma-separated; '
                         'default weights from the CRD repository; see cgankd.kd.list_kd_losses())')
+    r.add_argument('--teacher', default=None, metavar='PATH', help='a trained teacher (state dict for teacher.arch, or .safetensors): '
+                   'evaluated and frozen, never trained')
+    r.add_argument('--generator', default=None, metavar='PATH', help="a trained generator's weights (e.g. another run's gan/G_ema.pt): "
+                   'GAN training skipped')
     r.add_argument('--compare-kd', action='store_true', help='also train each student with the KD loss(es) alone (real data only) for the report')
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument('--format', default='yaml', choices=['yaml', 'json'], help='output format (default yaml)')
     c.add_argument('--quiet', action='store_true', help=argparse.SUPPRESS)  # accepted so that run's flags can be pasted
     add_bench_parser(sub)
+    add_export_parsers(sub)  # generate, export
     return p
 
 def overrides_from_args(a) -> dict:
@@ -64,6 +70,8 @@ def overrides_from_args(a) -> dict:
              'select': {k: v for k, v in (('rho', a.rho), ('use', a.selection)) if v is not None} or None,
              'bank': {'n_fake': a.n_fake} if a.n_fake is not None else None}
     if a.kd: flags['student'] = {'kd': [[n, w] + ([hp] if hp else []) for n, w, hp in parse_kd_specs(a.kd)]}
+    for k, v in (('teacher', getattr(a, 'teacher', None)), ('gan', getattr(a, 'generator', None))):
+        if v: flags[k] = {'checkpoint': str(Path(v).resolve())}
     if a.compare_kd: flags['student'] = {**(flags.get('student') or {}), 'compare_kd': True}
     over = extend(over, {k: v for k, v in flags.items() if v is not None})
     return extend(over, parse_set(a.sets))
@@ -83,6 +91,7 @@ def main(argv:list[str]|None=None) -> int:
     a = build_parser().parse_args(argv)
     try:
         if a.cmd == 'bench': bench_from_args(a)
+        export_from_args(a)  # generate, export
         if a.cmd == 'config':
             preset, over = resolve_args(a)
             print(dump_config(make_config(preset, over), a.format), end='' if a.format == 'yaml' else '\n')

@@ -21,9 +21,11 @@ DEFAULTS = {
     'seed': 0,
     'device': 'auto',
     'checkpoint_every': 200,
-    'teacher': {'arch': 'cnn_large', 'steps': 1200, 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4, 'augment': 'affine'},
+    'teacher': {'arch': 'cnn_large', 'steps': 1200, 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4, 'augment': 'affine',
+                'checkpoint': None}, # a trained teacher's weights for `arch` (--teacher PATH): evaluated, never trained
     'gan': {'name': 'biggan', 'dim_z': 64, 'g_ch': 64, 'd_ch': 64, 'shared_dim': 32, 'steps': 1000, 'batch_size': 64,
-            'n_dis': 2, 'lr_g': 1e-3, 'lr_d': 1e-3, 'ema_decay': 0.99, 'ema_start': 250, 'policy': 'translation,cutout'},
+            'n_dis': 2, 'lr_g': 1e-3, 'lr_d': 1e-3, 'ema_decay': 0.99, 'ema_start': 250, 'policy': 'translation,cutout',
+            'checkpoint': None}, # a trained generator's weights (--generator PATH, e.g. a run's gan/G_ema.pt): GAN training skipped
     'dre': {'feature_arch': 'cnn_medium', 'feature_steps': 800, 'feature_batch_size': 64, 'feature_lr': 0.05,
             'feature_weight_decay': 5e-4, 'steps': 1500, 'batch_size': 128, 'lr': 1e-3, 'lam': 0.01, 'dropout': 0.5},
     'bank': {'n_fake': 10000, 'burn_in': 200, 'max_samples': 200000, 'shard_size': 5000},

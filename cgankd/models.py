@@ -12,11 +12,12 @@ import torch.nn.functional as F
 from .core import Registry, CgankdError, UnknownNameError, to_float
 
 # %% auto #0
-__all__ = ['MODELS', 'create_model', 'list_models', 'count_params', 'ConvNet', 'MLP', 'cnn_small', 'cnn_medium', 'cnn_large',
-           'mlp', 'predict', 'accuracy', 'mae']
+__all__ = ['MODELS', 'MODEL_SOURCES', 'create_model', 'list_models', 'count_params', 'ConvNet', 'MLP', 'cnn_small', 'cnn_medium',
+           'cnn_large', 'mlp', 'predict', 'accuracy', 'mae']
 
 # %% ../nbs/02_models.ipynb #f653941c
 MODELS = Registry('model')
+MODEL_SOURCES = Registry('model source') # name prefixes ('torchvision', 'timm'): `create_model('torchvision:resnet18')`, see `cgankd.external`
 
 def create_model(name:str, # a registered architecture, see `list_models()`
                  num_classes:int=10, # number of classes (ignored for regression, which has one output)
@@ -24,11 +25,14 @@ def create_model(name:str, # a registered architecture, see `list_models()`
                  img_size:int=8, # image height = width
                  task:str='classification', # 'classification' or 'regression'
                  **kwargs) -> nn.Module:
-    "Build a registered model by name with a classification head (`num_classes` logits) or a scalar regression head."
+    "Build a registered model (or `source:name`, e.g. `torchvision:resnet18`) by name with a classification head (`num_classes` logits) or a scalar regression head."
     if task not in ('classification', 'regression'):
         raise CgankdError(f"task must be 'classification' or 'regression', got {task!r}")
     n_out = num_classes if task == 'classification' else 1
-    m = MODELS.get(name)(in_channels=in_channels, img_size=img_size, num_outputs=n_out, **kwargs)
+    if ':' in name:  # an outside library's model, adapted to the data by the source registered for the prefix
+        src, _, rest = name.partition(':')
+        m = MODEL_SOURCES.get(src)(rest, in_channels=in_channels, img_size=img_size, num_outputs=n_out, **kwargs)
+    else: m = MODELS.get(name)(in_channels=in_channels, img_size=img_size, num_outputs=n_out, **kwargs)
     m.arch, m.task = name, task
     return m
 

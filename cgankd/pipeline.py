@@ -18,6 +18,7 @@ from .train import train_ratio
 from .bank import FakeBank, bank_meta, fill_bank, rs_done, standard_selections, Selection, ABLATION
 from .report import write_html_report
 from .kd import check_kd_specs, kd_label, kd_defaults, make_distiller
+from .external import external_teacher, external_generator, student_builders, kd_layer_kwargs
 # several processes (torchrun): rank 0 alone writes checkpoints and JSON files, every rank waits until they are on disk
 from .distributed import current as current_dist, is_main, save_checkpoint_main as save_checkpoint, save_json_main as save_json
 
@@ -30,15 +31,18 @@ def _stage_teacher(x:RunEnv):
     def fit(m, st):
         x.train(m, st, tc, 'teacher', x.seed + SEEDS['teacher'], augment=tc['augment'])
         return {'arch': tc['arch'], 'test_metric': x.task.metric(m)}
-    return trained_network(x.out, 'teacher', {'data': x.data_id, 'cfg': tc, 'seed': x.seed}, lambda: x.model(tc['arch']), fit,
+    cfg = {k: v for k, v in tc.items() if k != 'checkpoint'}  # (an outside teacher: `external_teacher`)
+    return trained_network(x.out, 'teacher', {'data': x.data_id, 'cfg': cfg, 'seed': x.seed}, lambda: x.model(tc['arch']), fit,
                            x.seed + SEEDS['teacher'], x.dev, x.log, tc['arch'])
 
 def _stage_gan(x:RunEnv):
     gc = x.cfg['gan']
     fam = generator_family(gc['name'], x.task.name)
     cond, st_e = x.task.embedding(x)  # the label embedding of scalar-conditional generators (its own stage), or None
-    st = Stage(x.out, 'gan', {'data': x.data_id, 'cfg': section_rest(gc, EMBED_KEYS), 'seed': x.seed, 'embed': st_e and st_e.key})
     build = lambda: [n.to(x.dev) for n in fam.build(gc, x.ds.channels, x.ds.size, x.task.num_outputs, cond)]
+    if gc.get('checkpoint'):  # a trained generator from outside (--generator): no GAN training
+        G, st = external_generator(x, build); return G, cond, st
+    st = Stage(x.out, 'gan', {'data': x.data_id, 'cfg': section_rest({k: v for k, v in gc.items() if k != 'checkpoint'}, EMBED_KEYS), 'seed': x.seed, 'embed': st_e and st_e.key})
     if not st.done:
         x.log(f"[gan] training {gc['name']} at {x.ds.size}x{x.ds.size}")
         torch.manual_seed(x.seed + SEEDS['gan'])
@@ -111,9 +115,12 @@ def run(out:str|Path, # run directory (created if missing)
         preset:str='default', # one of `cgankd.config.PRESETS`
         overrides:dict|None=None, # nested config overrides
         progress:bool=True, # progress bars
-        log=print): # where stage messages go
+        log=print, # where stage messages go
+        teacher=None, # a trained teacher `nn.Module` from Python: evaluated and frozen, never trained
+        students:dict|None=None): # {name: nn.Module or factory} students from Python (they replace `student.archs`)
     "Run (or resume) the whole cGAN-KD pipeline in `out`; returns the report dict (also written to `out/report.json`)."
     cfg = make_config(preset, overrides)
+    if students: cfg['student']['archs'] = list(students)
     kd = check_kd_specs(cfg['student']['kd'], cfg['task'])  # fail before any training on a bad KD spec
     if cfg['student']['compare_kd'] and not kd: raise CgankdError("student.compare_kd needs KD methods in student.kd (e.g. --kd blkd)")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +129,10 @@ def run(out:str|Path, # run directory (created if missing)
     x = RunEnv(cfg, out, progress, log)
     save_json({'summary': x.task.report_data(x.ds.summary()), 'source': x.ds.source, 'notes': list(x.ds.notes),
                'sha256': x.ds.fingerprint()}, out/'data.json')  # what this run trains on (widgets check they see the same)
-    t0 = time.time(); teacher, st_t = _stage_teacher(x); x.clock('teacher', t0)
+    builders, fps = student_builders(x, students)  # outside students, checked before anything trains
+    t0 = time.time()
+    teacher, st_t = external_teacher(x, teacher) if teacher is not None or cfg['teacher']['checkpoint'] else _stage_teacher(x)
+    x.clock('teacher', t0)
     t0 = time.time(); G, cond, st_g = _stage_gan(x); x.clock('gan', t0)
     t0 = time.time(); dr, st_d = _stage_dre(x, G, cond, st_g.key); x.clock('dre', t0)
     t0 = time.time(); bank, n_pg = _stage_bank(x, G, dr, teacher, [st_t.key, st_g.key, st_d.key]); x.clock('bank', t0)
@@ -142,16 +152,17 @@ def run(out:str|Path, # run directory (created if missing)
         if kd: name = f"kd-{kd_label(kd)}" if sel is None else f"cgankd+kd-{kd_label(kd)}"
         sel_id = None if sel is None else config_hash([sel.indices.tolist(), np.asarray(sel.labels).tolist()])
         deps = {'data': x.data_id, 'cfg': {k: v for k, v in stc.items() if k not in ('kd', 'compare_kd')}, 'seed': x.seed,
-                'arch': arch, 'selection': sel_id, 'networks': bank.meta['networks'], **({'kd': kd} if kd else {})}
+                'arch': arch, 'selection': sel_id, 'networks': bank.meta['networks'], **({'kd': kd} if kd else {}),
+                **({'module': fps[arch]} if arch in fps else {})}
         folder = name.replace('+', '_')
         if saved: folder = f'selection_{sel.name}' + (f'_kd-{kd_label(kd)}' if kd else '')  # a selection saved by hand (e.g. a widget)
         st = Stage(out/'students'/arch, folder, deps)
         if not st.done:
             log(f"[student] {arch} / {name}" + ('' if sel is None else f" ({len(sel)} fakes)"))
-            torch.manual_seed(x.seed + SEEDS['student']); m = x.model(arch)
+            torch.manual_seed(x.seed + SEEDS['student']); m = builders[arch]() if arch in builders else x.model(arch)
             fakes = None if sel is None else (bank.images(sel.indices), x.task.net_labels(sel.labels))
             kdm = make_distiller(kd, teacher, m, x.ds.images, x.task.y, fakes, task=cfg['task'], steps=stc['steps'],
-                                 extra=_sskd_extra(x, teacher, st_t, kd)) if kd else None
+                                 extra=_sskd_extra(x, teacher, st_t, kd), **kd_layer_kwargs(teacher, m, x.ds.images, log)) if kd else None
             try: x.train(m, st, stc, f'{arch}/{name}', x.seed + SEEDS['student'], fakes=fakes, fake_fraction=stc['fake_fraction'], augment=stc['augment'], kd=kdm)
             finally:
                 if kdm is not None: kdm.close()
