@@ -77,7 +77,7 @@ def proc_folder(nbs:str|Path, # the notebooks folder
                 n_workers:int=2, # processes (0: in this one)
                 force:bool=False # reprocess every notebook, not just those newer than their processed copy
                ) -> list:
-    "`nbdev.serve.proc_nbs` with a destination of our choice: every notebook through nbdev's docs processors, other files copied. One `_proc_one` result per processed notebook."
+    "`nbdev.serve.proc_nbs` with a destination of our choice: every notebook through nbdev's docs processors, other files copied. One result per processed notebook: its error, nbdev's warnings, seconds."
     from fastcore.parallel import parallel
     from nbdev.doclinks import nbglob
     from nbdev.config import get_config
@@ -290,7 +290,10 @@ def fix_page(page:str, # the built page's HTML
 def _page_nb(p:Path):
     "A processed page as a notebook (a `.md`/`.qmd` page becomes one markdown cell)."
     import nbformat
-    if p.suffix == '.ipynb': return nbformat.read(p, as_version=4)
+    if p.suffix == '.ipynb':  # nbdev leaves its own `has_sd` key on the show_doc cells it adds
+        nb = json.loads(p.read_text())
+        for c in nb['cells']: c.pop('has_sd', None)
+        return nbformat.reads(json.dumps(nb), as_version=4)
     text = p.read_text()
     cells = []
     if text.startswith('---'):
