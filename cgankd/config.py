@@ -27,7 +27,12 @@ DEFAULTS = {
             'n_dis': 2, 'lr_g': 1e-3, 'lr_d': 1e-3, 'ema_decay': 0.99, 'ema_start': 250, 'policy': 'translation,cutout',
             'checkpoint': None}, # a trained generator's weights (--generator PATH, e.g. a run's gan/G_ema.pt): GAN training skipped
     'dre': {'feature_arch': 'cnn_medium', 'feature_steps': 800, 'feature_batch_size': 64, 'feature_lr': 0.05,
-            'feature_weight_decay': 5e-4, 'steps': 1500, 'batch_size': 128, 'lr': 1e-3, 'lam': 0.01, 'dropout': 0.5},
+            'feature_weight_decay': 5e-4,
+            'feature_augment': 'affine', # augmentation of the feature network's training (None: none)
+            'steps': 1500, 'batch_size': 128, 'lr': 1e-3, 'lam': 0.01, 'dropout': 0.5,
+            'augment': 'affine', # real and fake batches augmented alike at every ratio step, features per step (None: a fixed table of real features)
+            'holdout': 0.2, # share of the training images the DRE does not fit: validation (early stopping) and the calibration check
+            'val_every': 100}, # ratio-model validation interval (steps); the weights with the lowest validation loss are kept
     'bank': {'n_fake': 10000, 'burn_in': 200, 'max_samples': 200000, 'shard_size': 5000},
     'select': {'rho': 0.9, 'replace': False, 'use': None},
     'student': {'archs': ['cnn_small', 'mlp'], 'steps': 2000, 'batch_size': 128, 'lr': 0.05, 'weight_decay': 5e-4,
@@ -47,6 +52,7 @@ TASK_DEFAULTS = {
                 'y2h_noise_sd': 0.2, 'vicinal': 'soft', 'kappa': None, 'nu': None, 'm_kappa': 1.0, 'policy': 'translation',
                 'steps': 1000},
         'dre': {'feature_arch': 'sae', 'sae_dim': 64, 'sae_ch': 32, 'feature_steps': 500, 'feature_lr': 1e-3,
+                'feature_augment': 'shift', 'augment': 'shift',  # no rotation: it changes digits-angle's label
                 'sae_lambda_s': 1e-3, 'sae_lambda_r': 1.0, 'steps': 800},
         'bank': {'n_grid': 50, 'n_fake': 5000, 'max_samples': 60000, 'burn_in': 100},
         'select': {'rho': 0.7, 'replace': True},

@@ -187,7 +187,7 @@ def fit_to_sizes(ds:ImageSet, # the data set
 # %% ../nbs/01_data.ipynb #a279104c
 @DATASETS.register('digits')
 def read_digits(train_per_class:int=20, # training images per class
-                test_per_class:int=50, # test images per class
+                test_per_class:int|None=None, # test images per class (None: all the remaining images)
                 task:str='classification' # only 'classification' is valid
                ) -> ImageSet:
     "scikit-learn's bundled 8x8 digits as uint8 1x8x8 images, with the fixed split described above."
@@ -197,14 +197,15 @@ def read_digits(train_per_class:int=20, # training images per class
     d = load_digits()
     x = np.round(d.images * (255 / 16)).astype(np.uint8)[:, None]
     y = d.target.astype(np.int64)
-    tr, te, most = int(train_per_class), int(test_per_class), int(np.bincount(y).min())
-    if tr < 1 or te < 1 or tr + te > most:
+    most = int(np.bincount(y).min())
+    tr, te = int(train_per_class), (None if test_per_class is None else int(test_per_class))
+    if tr < 1 or (te is not None and (te < 1 or tr + te > most)) or tr >= most:
         raise CgankdError(f"digits: train_per_class={tr}, test_per_class={te}: each must be >= 1 and their sum "
                           f"at most {most} (the smallest class)")
     perm = np.random.default_rng(0).permutation(len(y))
     rank = np.empty(len(y), np.int64)  # position of each permuted image among those of its class
     for c in range(10): m = y[perm] == c; rank[m] = np.arange(m.sum())
-    itr, ite = perm[rank < tr], perm[(rank >= tr) & (rank < tr + te)]
+    itr, ite = perm[rank < tr], perm[(rank >= tr) & (rank < tr + (te if te is not None else len(y)))]
     return ImageSet(x[itr], y[itr], x[ite], y[ite], 'digits', task, num_classes=10,
                     source={'reader': 'digits', 'train_per_class': tr, 'test_per_class': te}).validate()
 
@@ -224,7 +225,7 @@ def _rotate(x:torch.Tensor, # float images N x C x H x W
 @DATASETS.register('digits-angle')
 def read_digits_angle(size:int=16, # image side after upsampling (8..64)
                       train_per_class:int=20, # training images per digit class (as in `read_digits`)
-                      test_per_class:int=50, # test images per digit class
+                      test_per_class:int|None=None, # test images per digit class (None: all the remaining images)
                       max_angle:float=45.0, # angles are drawn from [-max_angle, max_angle] degrees (0 < max_angle <= 180)
                       seed:int=0, # seed of the angles (the image split does not depend on it)
                       task:str='regression' # only 'regression' is valid

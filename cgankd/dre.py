@@ -12,7 +12,7 @@ from .core import CgankdError, to_float
 
 # %% auto #0
 __all__ = ['SAE_SIZES', 'LOG_EPS', 'RatioMLP', 'class_ratio_model', 'scalar_ratio_model', 'csp_loss', 'SparseAE', 'sae_loss',
-           'DensityRatio']
+           'DensityRatio', 'calibration_check']
 
 # %% ../nbs/04_dre.ipynb #e071d954
 class RatioMLP(nn.Module):
@@ -134,3 +134,25 @@ class DensityRatio(nn.Module):
         "log r(x|y) for float images in [-1, 1] (already uint8-quantised) and labels, in eval mode."
         self.eval()
         return torch.log(self.ratio(self.feature_net.features(x_float), y).clamp_min(LOG_EPS))
+
+# %% ../nbs/04_dre.ipynb #9f8c94eb
+def calibration_check(dr:DensityRatio, # the trained density-ratio model
+                      images, # uint8 real images the ratio model did not fit (N, C, H, W)
+                      labels, # their true labels, as fed to the networks
+                      wrong_labels, # the same images' labels moved far away (another class, a distant value)
+                      max_floor:float=0.05, # the largest fraction of right-label images allowed at the log r floor
+                      min_gap:float=1.0 # the smallest drop of the median log r allowed under wrong labels
+                     ) -> dict:
+    "The perfect-generator check of a density-ratio model on held-out reals: log r under right and wrong labels, and a verdict."
+    p = next(dr.parameters()); dev = p.device
+    x = to_float(torch.as_tensor(images).to(dev))
+    def lr(y): return dr.log_ratio(x, torch.as_tensor(np.asarray(y)).to(dev)).float().cpu().numpy().astype(np.float64)
+    floor = float(np.log(LOG_EPS)) + 1e-6
+    right, wrong = lr(labels), lr(wrong_labels)
+    r = np.exp(right)
+    out = {'n': int(len(right)), 'median_log_r': float(np.median(right)), 'floor_frac': float((right <= floor).mean()),
+           'accept_rate': float((r / r.max()).mean()) if r.max() > 0 else 0.0,  # cDR-RS with M = their largest ratio
+           'wrong_median_log_r': float(np.median(wrong)), 'wrong_floor_frac': float((wrong <= floor).mean())}
+    out['gap'] = out['median_log_r'] - out['wrong_median_log_r']
+    out['ok'] = bool(out['floor_frac'] <= max_floor and out['gap'] >= min_gap)
+    return out

@@ -13,9 +13,9 @@ from .config import make_config, section_rest, FEATURE_KEYS, EMBED_KEYS, PRESETS
 from .generators import generator_family
 from .tasks import RunEnv
 from .stages import Stage, trained_network
-from .dre import DensityRatio
+from .dre import DensityRatio, calibration_check
 from .train import train_ratio
-from .bank import FakeBank, bank_meta, fill_bank, rs_done, standard_selections, Selection, ABLATION
+from .bank import FakeBank, bank_meta, fill_bank, selections_done, standard_selections, Selection, ABLATION
 from .report import write_html_report
 from .kd import check_kd_specs, kd_label, kd_defaults, make_distiller
 from .external import external_teacher, external_generator, student_builders, kd_layer_kwargs
@@ -58,12 +58,18 @@ def _stage_gan(x:RunEnv):
 
 def _stage_dre(x:RunEnv, G, cond, gan_key):
     dc = x.cfg['dre']
-    fnet, st_f = x.task.feature_network(x, cond)
+    held = x.task.holdout(dc['holdout'], x.seed)  # reals the DRE does not fit: validation and the calibration check
+    fnet, st_f = x.task.feature_network(x, cond, fit_mask=~held)
     deps = {'data': x.data_id, 'cfg': section_rest(dc, FEATURE_KEYS), 'seed': x.seed, 'gan': gan_key, 'feature': st_f.key}
+    imgs, y = x.ds.images, x.task.y
     def fit(ratio, st):
-        train_ratio(ratio, fnet, G, x.ds.images, x.task.y, dc['steps'], dc['batch_size'], dc['lr'], dc['lam'], x.seed,
+        train_ratio(ratio, fnet, G, imgs[~held], y[~held], dc['steps'], dc['batch_size'], dc['lr'], dc['lam'], x.seed,
+                    augment=dc['augment'], val=(imgs[held], y[held]) if held.any() else None, val_every=dc['val_every'],
                     ckpt=st.dir/'ckpt.pt', key=st.key, every=x.every, progress=x.progress)
-        return {'feature_arch': dc['feature_arch']}
+        res = {'feature_arch': dc['feature_arch'], 'best_step': ratio.best_step, 'n_fit': int((~held).sum()), 'n_held_out': int(held.sum())}
+        if held.any():  # the perfect-generator check on the held-out reals (see `cgankd.dre.calibration_check`)
+            res['check'] = calibration_check(DensityRatio(fnet, ratio), imgs[held], y[held], x.task.wrong_labels(y[held]))
+        return res
     ratio, st = trained_network(x.out, 'dre', deps, lambda: x.task.ratio_model(x, fnet, cond), fit, x.seed + SEEDS['ratio'],
                                 x.dev, x.log, 'ratio model', file='ratio.pt')
     return DensityRatio(fnet, ratio).eval(), st
@@ -82,10 +88,19 @@ def _stage_bank(x:RunEnv, G, dr, teacher, keys):
     if is_main(): FakeBank(bdir, meta)  # rank 0 writes meta.json, then every rank opens the bank
     current_dist().barrier()
     bank = FakeBank(bdir, meta)
-    target = math.ceil(n_pg / sc['rho'])
-    x.log(f"[bank] generating until cDR-RS accepts {target} fakes per {x.task.group_noun}")
-    fill_bank(bank, G, dr, teacher, rs_done(target, groups, bc['burn_in'], x.seed), bc['max_samples'], progress=x.progress)
+    x.log(f"[bank] generating until every arm of the ablation holds {n_pg} fakes per {x.task.group_noun}")
+    fill_bank(bank, G, dr, teacher, selections_done(n_pg, sc['rho'], bc['burn_in']), bc['max_samples'], progress=x.progress)
     return bank, n_pg
+
+def _check_full(sels:dict, n_pg:int, bank, cfg:dict):
+    "Stop with an error naming the groups when the bank's cap was reached before every arm was full (arms must compare like with like)."
+    short = {n: s.stats['short'] for n, s in sels.items() if s.stats.get('short')}
+    if not short: return
+    name, miss = next(iter(short.items()))
+    worst = ', '.join(f"{g} ({k} of {n_pg})" for g, k in list(miss.items())[:4]) + (' ...' if len(miss) > 4 else '')
+    raise CgankdError(f"bank: after {len(bank.table()['index'])} fakes (bank.max_samples={cfg['bank']['max_samples']}) the "
+                      f"'{name}' arm is still short in {len(miss)} group(s): {worst}; raise bank.max_samples, lower bank.n_fake, "
+                      f"or look at the DRE's calibration (dre/done.json 'check') and the GAN")
 
 def _sskd_extra(x:RunEnv, teacher, st_t, kd) -> dict:
     "SSKD's teacher self-supervision head as its own stage (`teacher/sskd`), when the KD specs name sskd; else nothing."
@@ -140,6 +155,7 @@ def run(out:str|Path, # run directory (created if missing)
     t0, sc = time.time(), cfg['select']
     table = bank.table()
     sels = standard_selections(table, n_pg, sc['rho'], bank.meta, cfg['bank']['burn_in'])
+    _check_full(sels, n_pg, bank, cfg)
     if is_main():
         for s in sels.values(): s.save(out/'selections')
     method = ABLATION[3] if sc['replace'] else ABLATION[2]
@@ -189,9 +205,14 @@ def run(out:str|Path, # run directory (created if missing)
         'bank': {'generated': len(table['index']), 'accepted_subsampling': int(sels['subsampling'].stats['accepted']),
                  'kept_filtering': len(sels['subsampling+filtering']),
                  'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed'])},
-        'notes': list(x.ds.notes), 'timings_s': x.timings,
+        'notes': list(x.ds.notes), 'timings_s': x.timings, 'dre_check': st_d.result.get('check'),
         'selection': {'name': final.name, 'saved': used is not None, 'n': len(final), 'params': final.params},
     }
+    chk = report['dre_check']
+    if chk is not None and not chk['ok']:
+        report['notes'].append(f"DRE calibration check failed: held-out real images get median log r {chk['median_log_r']:.2f}, "
+                               f"{100 * chk['floor_frac']:.0f}% at the floor; under wrong labels {chk['wrong_median_log_r']:.2f} "
+                               f"(a sound density ratio gives about 0, few at the floor, and a drop of at least 1 under wrong labels)")
     if kd: report['kd'] = {'label': kd_label(kd), 'methods': [[n, kd_defaults(n)['weight'] if w is None else w] + ([hp] if hp else []) for n, w, hp in kd]}
     t0 = time.time()
     if is_main(): write_html_report(report, out/'report.html', bank=bank, selections=sels, real=x.ds)

@@ -53,10 +53,12 @@ class RunEnv:
         return create_model(name, num_classes=self.task.num_outputs, in_channels=self.ds.channels, img_size=self.ds.size,
                             task=self.task.name, **kw).to(self.dev)
 
-    def train(self, m:nn.Module, st, c:dict, name:str, seed:int, fakes=None, fake_fraction=None, augment=None, ckpt='ckpt.pt', kd=None):
-        "Train `m` with schedule `c` (steps, batch_size, lr, weight_decay) on the real data (+ fakes), checkpointing in stage `st`."
+    def train(self, m:nn.Module, st, c:dict, name:str, seed:int, fakes=None, fake_fraction=None, augment=None, ckpt='ckpt.pt', kd=None,
+              subset=None):
+        "Train `m` with schedule `c` (steps, batch_size, lr, weight_decay) on the real data (or its `subset` mask) (+ fakes), checkpointing in stage `st`."
         torch.manual_seed(seed)
-        return train_classifier(m, self.ds.images, self.task.y, c['steps'], c['batch_size'], c['lr'], c['weight_decay'], seed,
+        m_ = slice(None) if subset is None else subset
+        return train_classifier(m, self.ds.images[m_], self.task.y[m_], c['steps'], c['batch_size'], c['lr'], c['weight_decay'], seed,
                                 fakes=fakes, fake_fraction=fake_fraction, task=self.task.name, augment=augment, kd=kd,
                                 ckpt=st.dir/ckpt, key=st.key, every=self.every, desc=name, progress=self.progress)
 
@@ -84,15 +86,27 @@ class Task:
     def net_labels(self, labels) -> np.ndarray: "Labels in data units -> labels as the networks see them."; raise NotImplementedError
     def metric(self, model:nn.Module) -> float: "The test-set metric of a trained classifier/regressor."; raise NotImplementedError
     def embedding(self, env:RunEnv): "The label embedding conditioning the generator and ratio model, and its stage (or (None, None))."; return None, None
-    def feature_network(self, env:RunEnv, cond=None): "The DRE feature network, trained as stage 'dre/feature'."; raise NotImplementedError
+    def feature_network(self, env:RunEnv, cond=None, fit_mask=None): "The DRE feature network, trained as stage 'dre/feature' on the training images in `fit_mask`."; raise NotImplementedError
     def ratio_model(self, env:RunEnv, fnet:nn.Module, cond=None) -> nn.Module: "The untrained ratio model on `fnet`'s features."; raise NotImplementedError
     def bank_groups(self, cfg:dict) -> int: "Label groups of the bank (classes or grid values)."; raise NotImplementedError
+    def wrong_labels(self, y:np.ndarray) -> np.ndarray: "Labels as fed to networks, moved far from `y` (for the DRE's wrong-label check)."; raise NotImplementedError
+    def holdout(self, frac:float, seed:int) -> np.ndarray:
+        "A boolean mask of the training images held out from the DRE's fit (`frac` of them; per class where labels are classes)."
+        m = np.zeros(len(self.ds.labels), bool)
+        if frac <= 0: return m
+        rng = np.random.default_rng([seed, 77])
+        for g in self._strata():
+            pos = np.flatnonzero(g)
+            m[rng.permutation(pos)[:int(round(frac * len(pos)))]] = True
+        return m
+    def _strata(self): return [np.ones(len(self.ds.labels), bool)]
     def report_data(self, summary:dict) -> dict: "The report's data summary."; return summary
     def __repr__(self): return f"{type(self).__name__}({self.ds.name!r})"
 
 def _feature_stage(env, build, fit, what):
     dc = env.cfg['dre']
-    return trained_network(env.out, 'dre/feature', {'data': env.data_id, 'cfg': section_part(dc, FEATURE_KEYS), 'seed': env.seed},
+    deps = {'data': env.data_id, 'cfg': section_part(dc, FEATURE_KEYS), 'seed': env.seed, 'holdout': dc['holdout']}
+    return trained_network(env.out, 'dre/feature', deps,
                            build, fit, env.seed + SEEDS['dre_feature'], env.dev, env.log, what)
 
 # %% ../nbs/07c_tasks.ipynb #aa461c88
@@ -104,14 +118,17 @@ class Classification(Task):
     def num_outputs(self): return self.ds.num_classes
     def net_labels(self, labels): return np.asarray(labels)
     def metric(self, model): return accuracy(predict(model, self.ds.images_test), self.ds.labels_test)
-    def feature_network(self, env, cond=None):
+    def feature_network(self, env, cond=None, fit_mask=None):
         dc = env.cfg['dre']
         c = {'steps': dc['feature_steps'], 'batch_size': dc['feature_batch_size'], 'lr': dc['feature_lr'], 'weight_decay': dc['feature_weight_decay']}
-        fit = lambda net, st: env.train(net, st, c, 'dre-features', env.seed + SEEDS['dre_feature']) and None
+        fit = lambda net, st: env.train(net, st, c, 'dre-features', env.seed + SEEDS['dre_feature'], augment=dc['feature_augment'],
+                                        subset=fit_mask) and None
         return _feature_stage(env, lambda: env.model(dc['feature_arch']), fit, f"feature network {dc['feature_arch']}")
     def ratio_model(self, env, fnet, cond=None):
         return class_ratio_model(fnet.feat_dim, self.num_outputs, dropout=env.cfg['dre']['dropout']).to(env.dev)
     def bank_groups(self, cfg): return self.num_outputs
+    def wrong_labels(self, y): return (np.asarray(y) + 1) % self.num_outputs  # class j presented as class j + 1
+    def _strata(self): return [self.ds.labels == c for c in range(self.num_outputs)]
 
 # %% ../nbs/07c_tasks.ipynb #a7919564
 def y2h_dim(y2h:nn.Module) -> int:
@@ -150,15 +167,17 @@ class Regression(Task):
                                   f"label embedding: regressor {gc['embed_arch']} and y2h", file='y2h.pt')
         return y2h.requires_grad_(False), st
 
-    def feature_network(self, env, cond=None):
+    def feature_network(self, env, cond=None, fit_mask=None):
         dc = env.cfg['dre']
+        m = slice(None) if fit_mask is None else fit_mask
         def fit(net, st):
-            train_sae(net, self.ds.images, self.y, dc['feature_steps'], batch_size=dc['feature_batch_size'], lr=dc['feature_lr'],
-                      lambda_s=dc['sae_lambda_s'], lambda_r=dc['sae_lambda_r'], seed=env.seed + SEEDS['dre_feature'],
+            train_sae(net, self.ds.images[m], self.y[m], dc['feature_steps'], batch_size=dc['feature_batch_size'], lr=dc['feature_lr'],
+                      lambda_s=dc['sae_lambda_s'], lambda_r=dc['sae_lambda_r'], seed=env.seed + SEEDS['dre_feature'], augment=dc['feature_augment'],
                       ckpt=st.dir/'ckpt.pt', key=st.key, every=env.every, progress=env.progress)
         build = lambda: SparseAE(self.ds.channels, self.ds.size, dim_h=dc['sae_dim'], ch=dc['sae_ch']).to(env.dev)
         return _feature_stage(env, build, fit, 'sparse autoencoder')
     def ratio_model(self, env, fnet, cond=None):
         return scalar_ratio_model(fnet.feat_dim, cond, y2h_dim(cond), dropout=env.cfg['dre']['dropout']).to(env.dev)
     def bank_groups(self, cfg): return int(cfg['bank']['n_grid'])
+    def wrong_labels(self, y): return ((np.asarray(y) + 0.5) % 1.0).astype(np.float32)  # half the label range away (cyclically)
     def report_data(self, summary): return {**summary, 'label_range': list(self.ds.label_range)}

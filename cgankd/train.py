@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #3774ba19
 from __future__ import annotations
-import math, time
+import copy, math, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -18,8 +18,8 @@ from .models import predict
 from .distributed import current, sync_optimizer
 
 # %% auto #0
-__all__ = ['batch_indices', 'run_steps', 'augment_batch', 'train_classifier', 'train_gan', 'train_ratio', 'train_ccgan',
-           'train_sae']
+__all__ = ['AUGMENTATIONS', 'batch_indices', 'run_steps', 'augment_batch', 'train_classifier', 'train_gan', 'ratio_features',
+           'train_ratio', 'train_ccgan', 'train_sae']
 
 # %% ../nbs/07_train.ipynb #9000ac68
 def batch_indices(n:int, # dataset size
@@ -64,14 +64,17 @@ def run_steps(total:int, # number of steps
     return start
 
 # %% ../nbs/07_train.ipynb #2ab0572c
+AUGMENTATIONS = ('affine', 'shift') # known `augment` values (None: no augmentation)
+
 def augment_batch(x:torch.Tensor, # float images in [-1, 1], N x C x H x W
-                  kind:str|None='affine' # None/'' (no augmentation) or 'affine'
+                  kind:str|None='affine' # None/'' (no augmentation), 'affine' or 'shift'
                  ) -> torch.Tensor:
-    "Random training augmentation drawn from the global RNG: 'affine' = shift up to 1/8 of the size, rotate up to 10 degrees, scale 0.9-1.1."
+    "Random training augmentation drawn from the global RNG: 'affine' = shift up to 1/8 of the size, rotate up to 10 degrees, scale 0.9-1.1; 'shift' = the same without rotation (for labels that rotation changes)."
     if not kind: return x
-    if kind != 'affine': raise CgankdError(f"unknown augmentation {kind!r}; known: 'affine' (or none)")
+    if kind not in AUGMENTATIONS: raise CgankdError(f"unknown augmentation {kind!r}; known: {', '.join(AUGMENTATIONS)} (or none)")
     n = len(x)
     ang = (torch.rand(n) * 2 - 1) * math.radians(10)
+    if kind == 'shift': ang = torch.zeros(n)
     sc = 1 + (torch.rand(n) * 2 - 1) * 0.1
     sh = (torch.rand(n, 2) * 2 - 1) * 0.25  # 1/8 of the size in grid units of [-1, 1]
     theta = torch.stack([torch.stack([torch.cos(ang) / sc, -torch.sin(ang) / sc, sh[:, 0]], 1),
@@ -165,37 +168,71 @@ def train_gan(G:nn.Module, D:nn.Module, # generator and discriminator from `cgan
     return ema
 
 # %% ../nbs/07_train.ipynb #ec928cff
+class _Best:
+    "The best weights seen so far by validation, as checkpointable state."
+    def __init__(self): self.loss, self.step, self.state = float('inf'), -1, None
+    def state_dict(self): return {'loss': self.loss, 'step': self.step, 'state': self.state}
+    def load_state_dict(self, d): self.loss, self.step, self.state = d['loss'], d['step'], d['state']
+
+def ratio_features(feature_net:nn.Module, # frozen feature network
+                   x:torch.Tensor, # float images in [-1, 1]
+                   augment:str|None=None # augmentation applied before the features (global RNG)
+                  ) -> torch.Tensor:
+    "Features of (optionally augmented) images, without gradients."
+    with torch.no_grad(): return feature_net.features(augment_batch(x, augment))
+
 def train_ratio(ratio:RatioMLP, # ratio model to train
                 feature_net:nn.Module, # frozen feature network (its `features` method is used)
                 G:nn.Module, # the (EMA) generator
-                images, labels, # real uint8 images and labels
+                images, labels, # real uint8 images and labels the ratio model is fitted on
                 steps:int, batch_size:int=128,
                 lr:float=1e-4, # Adam learning rate
                 lam:float=0.01, # cSP penalty weight
-                seed:int=0, ckpt=None, key:str='', every:int=200, progress:bool=True):
-    "Fit the conditional density-ratio model with the penalised cSP loss; returns it in eval mode."
+                seed:int=0,
+                augment:str|None=None, # augment real and fake batches alike at every step, features per step (None: a fixed table of real features)
+                val:tuple|None=None, # (uint8 images, labels) of held-out reals: keep the weights with the lowest validation cSP loss
+                val_every:int=100, # validation interval in steps
+                ckpt=None, key:str='', every:int=200, progress:bool=True):
+    "Fit the conditional density-ratio model with the penalised cSP loss; returns it in eval mode (with `val_history` and `best_step` when validated)."
     dev = next(ratio.parameters()).device
     feature_net.eval(); G.eval()
     for p in list(feature_net.parameters()) + list(G.parameters()): p.requires_grad_(False)
-    f_r = predict(feature_net, images, features=True).to(dev)
-    y_r = torch.as_tensor(labels)
+    x_r, y_r = torch.as_tensor(images), torch.as_tensor(labels)
+    f_r = None if augment else predict(feature_net, images, features=True).to(dev)
     opt = torch.optim.Adam([p for p in ratio.parameters() if p.requires_grad], lr=lr, betas=(0.5, 0.999))  # a frozen y2h stays frozen
     dist = current(); net = dist.wrap(ratio)
+    best, hist = _Best(), []
+    if val is not None:  # fixed validation fakes: one per held-out real, at its label, from their own random stream
+        xv, yv = torch.as_tensor(val[0]), torch.as_tensor(val[1]).to(dev)
+        with torch.no_grad():
+            zv = torch.randn(len(yv), G.dim_z, generator=torch_generator(seed, 32)).to(dev)
+            fv_r = predict(feature_net, xv, features=True).to(dev)
+            fv_f = feature_net.features(to_float(to_uint8(G(zv, yv))))
+
+    def validate(step):
+        ratio.eval()
+        with torch.no_grad(): v = float(csp_loss(ratio(fv_r, yv), ratio(fv_f, yv), lam))
+        hist.append((step, v))
+        if v < best.loss: best.loss, best.step, best.state = v, step, copy.deepcopy(ratio.state_dict())
 
     def step_fn(step):
-        idx = dist.split(batch_indices(len(f_r), batch_size, step, seed, 31))
+        idx = dist.split(batch_indices(len(x_r), batch_size, step, seed, 31))
         y = y_r[idx].to(dev)
         with torch.no_grad():
             xf = to_float(to_uint8(G(torch.randn(len(idx), G.dim_z, device=dev), y)))
-            f_f = feature_net.features(xf)
+            f_f = ratio_features(feature_net, xf, augment)
+            fr = ratio_features(feature_net, to_float(x_r[idx].to(dev)), augment) if augment else f_r[idx.to(dev)]
         ratio.train()
         if dist.active:  # DDP wants one forward per backward: reals and fakes in one call (the MLP treats rows independently)
-            r_r, r_f = net(torch.cat([f_r[idx.to(dev)], f_f]), torch.cat([y, y])).split(len(idx))
+            r_r, r_f = net(torch.cat([fr, f_f]), torch.cat([y, y])).split(len(idx))
             loss = csp_loss(r_r, r_f, lam)
-        else: loss = csp_loss(ratio(f_r[idx.to(dev)], y), ratio(f_f, y), lam)
+        else: loss = csp_loss(ratio(fr, y), ratio(f_f, y), lam)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        if val is not None and ((step + 1) % val_every == 0 or step + 1 == steps): validate(step + 1)
 
-    run_steps(steps, step_fn, {'ratio': ratio, 'opt': opt}, ckpt, key, seed, 30, every, 'dre', progress)
+    run_steps(steps, step_fn, {'ratio': ratio, 'opt': opt, 'best': best}, ckpt, key, seed, 30, every, 'dre', progress)
+    if val is not None and best.state is not None: ratio.load_state_dict(best.state)
+    ratio.best_step, ratio.val_history = best.step, hist
     return ratio.eval()
 
 # %% ../nbs/07_train.ipynb #6b9ed797
@@ -235,7 +272,9 @@ def train_sae(sae:nn.Module, # `cgankd.dre.SparseAE`
               images, labels_norm, # real uint8 images and labels in [0, 1]
               steps:int, batch_size:int=64, lr:float=1e-3,
               lambda_s:float=1e-3, lambda_r:float=1.0, # sparsity and label-regression weights
-              seed:int=0, ckpt=None, key:str='', every:int=200, progress:bool=True):
+              seed:int=0,
+              augment:str|None=None, # training augmentation of the input (and reconstruction target), see `augment_batch`
+              ckpt=None, key:str='', every:int=200, progress:bool=True):
     "Train a sparse autoencoder with a label head (reconstruction MSE + sparsity + label MSE); returns it in eval mode."
     from cgankd.dre import sae_loss
     dev = next(sae.parameters()).device
@@ -245,7 +284,7 @@ def train_sae(sae:nn.Module, # `cgankd.dre.SparseAE`
 
     def step_fn(step):
         idx = dist.split(batch_indices(len(x_r), batch_size, step, seed, 51))
-        x, y = to_float(x_r[idx].to(dev)), y_r[idx].to(dev)
+        x, y = augment_batch(to_float(x_r[idx].to(dev)), augment), y_r[idx].to(dev)
         sae.train()
         x_rec, h, y_pred = net(x)
         loss = sae_loss(x, x_rec, h, y_pred, y, lambda_s, lambda_r)

@@ -12,7 +12,7 @@ def test_report_contract(smoke_run):
     out, rep, _ = smoke_run
     assert REPORT_KEYS <= set(rep)
     assert rep['task'] == 'classification' and rep['metric'] == 'accuracy'
-    assert rep['data'] == {'name': 'digits', 'n_train': 200, 'n_test': 500, 'image_shape': [1, 8, 8]}
+    assert rep['data'] == {'name': 'digits', 'n_train': 200, 'n_test': 1597, 'image_shape': [1, 8, 8]}
     assert rep['teacher']['arch'] == 'cnn_large' and 0 <= rep['teacher']['test_metric'] <= 100
     assert [s['arch'] for s in rep['students']] == ['cnn_small', 'mlp']  # default student first
     assert set(rep['ablation']) == ABLATION_KEYS and rep['ablation']['arch'] == 'cnn_small'

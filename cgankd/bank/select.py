@@ -14,7 +14,7 @@ from .store import group_labels
 
 # %% auto #0
 __all__ = ['ABLATION', 'rejection_sample', 'rs_done', 'rho_filter', 'Selection', 'make_selection', 'first_per_group',
-           'standard_selections']
+           'standard_selections', 'selections_done']
 
 # %% ../../nbs/05c_bank.select.ipynb #906c09d9
 def _uniforms(n:int, seed:int) -> np.ndarray:
@@ -132,23 +132,51 @@ def first_per_group(table:dict, n_per_group:int, num_groups:int, indices=None) -
 # %% ../../nbs/05c_bank.select.ipynb #ca3cf430
 ABLATION = ('unprocessed', 'subsampling', 'subsampling+filtering', 'subsampling+filtering+replacement')
 
+def _per_group_first(idx:np.ndarray, grp:np.ndarray, n:int, K:int) -> np.ndarray:
+    "The first `n` of each group among `idx` (in index order), as one sorted array."
+    return np.sort(np.concatenate([idx[grp == c][:n] for c in range(K)])) if len(idx) else np.zeros(0, np.int64)
+
+def _arms(table, n_per_group, rho, meta, burn_in):
+    "(unprocessed, accepted, kept) global indices (`n_per_group` per group at most), the thresholds and the cDR-RS stats."
+    if not 0 < rho <= 1: raise CgankdError(f"rho must be in (0, 1], got {rho}")
+    K, seed = meta['num_groups'], meta['seed']
+    acc, rs_stats = rejection_sample(table, 2**62, K, burn_in, seed, warn=False, meta=meta)  # every accepted fake, in index order
+    pos = np.searchsorted(table['index'], acc)
+    grp, loss = table['group'][pos], table['teacher_loss'][pos]
+    burn = _per_group_first(acc, grp, math.ceil(n_per_group / rho), K)  # the threshold's burn-in: the first accepted of each group
+    _, thr = rho_filter(table, burn, rho, K if meta['task'] == 'classification' else None)
+    q = np.array([thr.get(c, thr.get('all', -np.inf)) for c in range(K)]) if thr else np.full(K, -np.inf)
+    ok = loss <= q[grp]
+    un = first_per_group(table, n_per_group, K)
+    return un, _per_group_first(acc, grp, n_per_group, K), _per_group_first(acc[ok], grp[ok], n_per_group, K), thr, rs_stats
+
 def standard_selections(table:dict, # `FakeBank.table()`
-                        n_per_group:int, # processed fakes per group
+                        n_per_group:int, # processed fakes per group (every arm)
                         rho:float, # filter quantile
                         meta:dict, # the bank's meta (task, num_groups)
                         burn_in:int, # cDR-RS burn-in per group
                        ) -> dict[str, Selection]:
-    "The four ablation selections, keyed by `ABLATION` names."
+    "The four ablation selections, keyed by `ABLATION` names, each with `n_per_group` fakes of every group (fewer only where the bank ran short: `stats['short']`)."
     K, seed = meta['num_groups'], meta['seed']
-    target = math.ceil(n_per_group / rho)
-    rs, rs_stats = rejection_sample(table, target, K, burn_in, seed, meta=meta)
-    kept, thr = rho_filter(table, rs, rho, K if meta['task'] == 'classification' else None)
+    un, rs, kept, thr, rs_stats = _arms(table, n_per_group, rho, meta, burn_in)
     common = dict(n_per_group=n_per_group, rho=rho, burn_in=burn_in, seed=seed)
-    sels = [make_selection(table, 'unprocessed', first_per_group(table, n_per_group, K), **common),
-            make_selection(table, 'subsampling', first_per_group(table, n_per_group, K, rs), **common),
+    sels = [make_selection(table, 'unprocessed', un, **common), make_selection(table, 'subsampling', rs, **common),
             make_selection(table, 'subsampling+filtering', kept, **common),
             make_selection(table, 'subsampling+filtering+replacement', kept, replace=True, **common)]
+    grp = lambda ix: table['group'][np.searchsorted(table['index'], ix)]
+    for s in sels:
+        counts = np.bincount(grp(s.indices), minlength=K) if len(s) else np.zeros(K, int)
+        s.stats['short'] = {_group_name(meta, c): int(counts[c]) for c in range(K) if counts[c] < n_per_group}
     sels[1].stats['cdr_rs'] = {str(c): s for c, s in rs_stats.items()}
-    sels[1].stats['accepted'] = len(rs)
+    sels[1].stats['accepted'] = int(sum(s['accepted'] for s in rs_stats.values()))
     sels[2].stats['thresholds'] = {str(c): t for c, t in thr.items()}
     return {s.name: s for s in sels}
+
+def selections_done(n_per_group:int, rho:float, burn_in:int):
+    "A `done(bank)` predicate for `fill_bank`: every arm of `standard_selections` has `n_per_group` fakes of every group."
+    def _done(bank):
+        t = bank.table()
+        if len(t['index']) == 0: return False
+        _, _, kept, _, _ = _arms(t, n_per_group, rho, bank.meta, burn_in)
+        return len(kept) == n_per_group * bank.meta['num_groups']  # kept is the last arm to fill
+    return _done
