@@ -34,9 +34,14 @@ DEFAULTS = {
             'holdout': 0.2, # share of the training images the DRE does not fit: validation (early stopping) and the calibration check
             'val_every': 100}, # ratio-model validation interval (steps); the weights with the lowest validation loss are kept
     'bank': {'n_fake': 10000, 'burn_in': 200, 'max_samples': 200000, 'shard_size': 5000},
+    'eval': {'arch': 'cnn_medium', 'steps': 800, 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4, 'augment': 'affine',
+             'max_fakes': 2000}, # the evaluation network that judges fake quality (not the teacher, not the DRE's); fakes scored per arm
     'select': {'rho': 0.9, 'replace': False, 'use': None},
     'student': {'archs': ['cnn_small', 'mlp'], 'steps': 2000, 'batch_size': 128, 'lr': 0.05, 'weight_decay': 5e-4,
-                'fake_fraction': 0.5, 'augment': None,
+                'fake_fraction': 0.5, # share of fakes in every batch (None: sample the union of real and processed fakes, as the authors do)
+                'augment': None, # augmentation of real and fake images alike (None, 'affine', 'shift')
+                'init': 'scratch', # 'scratch', or 'nokd': fine-tune the cGAN-KD students from the NOKD student's weights, at `finetune_lr`
+                'finetune_lr': 0.01,
                 'kd': [], # KD losses added on top of real + processed fakes: [[name, weight or null], ...], see cgankd.kd
                 'compare_kd': False}, # also train each student with the KD losses alone (real data only)
 }
@@ -56,13 +61,14 @@ TASK_DEFAULTS = {
                 'sae_lambda_s': 1e-3, 'sae_lambda_r': 1.0, 'steps': 800},
         'bank': {'n_grid': 50, 'n_fake': 5000, 'max_samples': 60000, 'burn_in': 100},
         'select': {'rho': 0.7, 'replace': True},
+        'eval': {'lr': 0.01, 'augment': 'shift'},
         'student': {'lr': 0.01, 'archs': ['mlp', 'cnn_small']},
     },
 }
 
 SMOKE = {'checkpoint_every': 20,
          'teacher': {'steps': 60}, 'gan': {'steps': 60, 'g_ch': 16, 'd_ch': 16, 'ema_start': 10},
-         'dre': {'feature_steps': 40, 'steps': 60}, 'bank': {'n_fake': 400, 'burn_in': 20, 'shard_size': 500, 'max_samples': 5000},
+         'dre': {'feature_steps': 40, 'steps': 60}, 'eval': {'steps': 40, 'max_fakes': 300}, 'bank': {'n_fake': 200, 'burn_in': 20, 'shard_size': 1000, 'max_samples': 30000},
          'student': {'steps': 60}}
 SMOKE_TASK = {'classification': {}, 'regression': {'gan': {'embed_steps': 40, 'y2h_steps': 100}, 'bank': {'n_grid': 20, 'burn_in': 5}}}
 

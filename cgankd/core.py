@@ -160,7 +160,7 @@ def to_uint8(x:torch.Tensor) -> torch.Tensor:
     return x.add(1.).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 # %% ../nbs/00_core.ipynb #b0007a28
-SEEDS = {'teacher': 0, 'gan': 0, 'dre_feature': 1, 'ratio': 2, 'student': 3, 'embed_regressor': 4, 'y2h': 5} # seed offsets of each network's initial weights (added to the run seed)
+SEEDS = {'teacher': 0, 'gan': 0, 'dre_feature': 1, 'ratio': 2, 'student': 3, 'embed_regressor': 4, 'y2h': 5, 'eval': 6} # seed offsets of each network's initial weights (added to the run seed)
 
 # %% ../nbs/00_core.ipynb #4d32d028
 TRAIN_BF16_DEVICES = {'cuda'} # device types whose training forward passes run under bf16 autocast

@@ -13,7 +13,7 @@ from .core import CgankdError
 __all__ = ['DIAGNOSTIC_KEYS', 'as_features', 'pairwise_distances', 'nearest_distances', 'gaussian_stats', 'frechet_distance',
            'fid', 'poly_kernel', 'mmd2_unbiased', 'kid', 'knn_radii', 'prdc', 'grouped_metric', 'class_groups',
            'label_windows', 'intra_class', 'sliding', 'label_score', 'memorisation', 'fake_quality',
-           'error_bound_terms', 'error_bound_figure']
+           'error_bound_terms', 'error_bound_figure', 'paired_bootstrap', 'seed_interval']
 
 # %% ../nbs/08a_metrics.ipynb #2ef48575
 def as_features(x, name:str='features') -> np.ndarray:
@@ -320,3 +320,28 @@ def error_bound_figure(rows:list, # `error_bound_terms` rows
         fig.update_yaxes(range=[lo - pad, hi + pad], row=1, col=4)
     fig.update_layout(title='Error-bound terms per ablation arm', showlegend=False, height=380, margin=dict(l=40, r=20, t=70, b=40))
     return fig
+
+# %% ../nbs/08a_metrics.ipynb #d59b2a2f
+def paired_bootstrap(a, # per-image scores of the variant: (images,) or (seeds, images); e.g. 100 x correct, or absolute errors
+                     b, # the same for the baseline, same images in the same order
+                     n_boot:int=2000, # bootstrap resamples
+                     level:float=0.95, # interval level
+                     seed:int=0 # the resampling's RNG
+                    ) -> dict: # {'diff', 'lo', 'hi', 'n', 'level'}: mean of a - b and its interval
+    "Mean paired difference a - b with a bootstrap percentile interval, resampling test images (jointly over seeds)."
+    d = np.atleast_2d(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    if d.size == 0: raise CgankdError("paired_bootstrap: no paired scores")
+    idx = np.random.default_rng([seed, 4711]).integers(0, d.shape[1], (n_boot, d.shape[1]))
+    means = d.mean(0)[idx].mean(1)  # mean over seeds, then over a resample of the images
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return {'diff': float(d.mean()), 'lo': float(lo), 'hi': float(hi), 'n': int(d.shape[1]), 'level': level}
+
+def seed_interval(diffs, # per-seed mean differences (variant - baseline)
+                  level:float=0.95
+                 ) -> dict: # {'diff', 'lo', 'hi', 'n', 'level'}
+    "t interval of the mean of per-seed differences (None bounds with a single seed)."
+    from scipy import stats
+    d = np.asarray(diffs, np.float64); n = len(d)
+    if n < 2: return {'diff': float(d.mean()) if n else None, 'lo': None, 'hi': None, 'n': n, 'level': level}
+    h = stats.t.ppf(1 - (1 - level) / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
+    return {'diff': float(d.mean()), 'lo': float(d.mean() - h), 'hi': float(d.mean() + h), 'n': n, 'level': level}

@@ -17,6 +17,8 @@ from .dre import DensityRatio, calibration_check
 from .train import train_ratio
 from .bank import FakeBank, bank_meta, fill_bank, selections_done, standard_selections, Selection, ABLATION
 from .report import write_html_report
+from .models import predict
+from .metrics import fake_quality, error_bound_terms, paired_bootstrap
 from .kd import check_kd_specs, kd_label, kd_defaults, make_distiller
 from .external import external_teacher, external_generator, student_builders, kd_layer_kwargs
 # several processes (torchrun): rank 0 alone writes checkpoints and JSON files, every rank waits until they are on disk
@@ -92,6 +94,27 @@ def _stage_bank(x:RunEnv, G, dr, teacher, keys):
     fill_bank(bank, G, dr, teacher, selections_done(n_pg, sc['rho'], bc['burn_in']), bc['max_samples'], progress=x.progress)
     return bank, n_pg
 
+def _stage_eval(x:RunEnv):
+    "The evaluation network: trained on all real training images, distinct from the teacher and the DRE's feature network."
+    ec = x.cfg['eval']
+    fit = lambda m, st: {'arch': ec['arch'], 'test_metric': x.task.metric(x.train(m, st, ec, 'eval-network', x.seed + SEEDS['eval'], augment=ec['augment']))}
+    return trained_network(x.out, 'eval', {'data': x.data_id, 'cfg': ec, 'seed': x.seed}, lambda: x.model(ec['arch']), fit,
+                           x.seed + SEEDS['eval'], x.dev, x.log, f"evaluation network {ec['arch']}")
+
+def _diagnostics(x:RunEnv, ev, bank, sels:dict) -> dict:
+    "Fake-quality metrics of every arm in the evaluation network's feature space (`cgankd.metrics.fake_quality`)."
+    feats = lambda imgs: predict(ev, imgs, features=True).numpy()
+    real_f, train_f = feats(x.ds.images_test), feats(x.ds.images)
+    rng, out = np.random.default_rng([x.seed, 99]), {}
+    for name, s in sels.items():
+        take = np.sort(rng.choice(len(s), min(len(s), int(x.cfg['eval']['max_fakes'])), replace=False)) if len(s) else np.zeros(0, int)
+        imgs = bank.images(s.indices[take])
+        preds = x.task.predictions(ev, imgs)  # classes, or values in label units
+        out[name] = fake_quality(real_f, x.ds.labels_test, feats(imgs), np.asarray(s.labels)[take], eval_preds=preds,
+                                 train_feats=train_f, test_feats=real_f, task=x.task.name, seed=x.seed)
+        out[name]['count'] = len(s)
+    return out
+
 def _check_full(sels:dict, n_pg:int, bank, cfg:dict):
     "Stop with an error naming the groups when the bank's cap was reached before every arm was full (arms must compare like with like)."
     short = {n: s.stats['short'] for n, s in sels.items() if s.stats.get('short')}
@@ -161,28 +184,41 @@ def run(out:str|Path, # run directory (created if missing)
     method = ABLATION[3] if sc['replace'] else ABLATION[2]
     used = _saved_selection(out, sc['use'], bank.meta) if sc['use'] else None  # e.g. saved by a widget's Apply
     x.clock('selection', t0)
+    t0 = time.time(); ev, st_e = _stage_eval(x); diagnostics = _diagnostics(x, ev, bank, sels); x.clock('diagnostics', t0)
 
     stc = cfg['student']
+    def student_deps(arch, sel, kd):
+        "What a student depends on (real-data-only students do not depend on how the fake-trained ones start)."
+        sel_id = None if sel is None else config_hash([sel.indices.tolist(), np.asarray(sel.labels).tolist()])
+        skip = ('kd', 'compare_kd') + (('init', 'finetune_lr') if sel is None else ())
+        return {'data': x.data_id, 'cfg': {k: v for k, v in stc.items() if k not in skip}, 'seed': x.seed,
+                'arch': arch, 'selection': sel_id, 'networks': bank.meta['networks'], **({'kd': kd} if kd else {}),
+                **({'module': fps[arch]} if arch in fps else {})}
+
     def train_student(arch, sel:Selection|None, kd=None, saved:bool=False):
         name = 'nokd' if sel is None else sel.name
         if kd: name = f"kd-{kd_label(kd)}" if sel is None else f"cgankd+kd-{kd_label(kd)}"
-        sel_id = None if sel is None else config_hash([sel.indices.tolist(), np.asarray(sel.labels).tolist()])
-        deps = {'data': x.data_id, 'cfg': {k: v for k, v in stc.items() if k not in ('kd', 'compare_kd')}, 'seed': x.seed,
-                'arch': arch, 'selection': sel_id, 'networks': bank.meta['networks'], **({'kd': kd} if kd else {}),
-                **({'module': fps[arch]} if arch in fps else {})}
+        deps = student_deps(arch, sel, kd)
+        init = stc['init'] if sel is not None else 'scratch'  # fine-tuning applies to the students that see fakes
+        if init not in ('scratch', 'nokd'): raise CgankdError(f"student.init {init!r}: expected 'scratch' or 'nokd'")
+        if init == 'nokd':  # the NOKD student first (cached), and its key in this one's
+            train_student(arch, None); deps['init'] = Stage(out/'students'/arch, 'nokd', student_deps(arch, None, None)).key
         folder = name.replace('+', '_')
         if saved: folder = f'selection_{sel.name}' + (f'_kd-{kd_label(kd)}' if kd else '')  # a selection saved by hand (e.g. a widget)
         st = Stage(out/'students'/arch, folder, deps)
         if not st.done:
             log(f"[student] {arch} / {name}" + ('' if sel is None else f" ({len(sel)} fakes)"))
             torch.manual_seed(x.seed + SEEDS['student']); m = builders[arch]() if arch in builders else x.model(arch)
+            if init == 'nokd': m.load_state_dict(load_checkpoint(out/'students'/arch/'nokd'/'model.pt', x.dev))
             fakes = None if sel is None else (bank.images(sel.indices), x.task.net_labels(sel.labels))
             kdm = make_distiller(kd, teacher, m, x.ds.images, x.task.y, fakes, task=cfg['task'], steps=stc['steps'],
                                  extra=_sskd_extra(x, teacher, st_t, kd), **kd_layer_kwargs(teacher, m, x.ds.images, log)) if kd else None
-            try: x.train(m, st, stc, f'{arch}/{name}', x.seed + SEEDS['student'], fakes=fakes, fake_fraction=stc['fake_fraction'], augment=stc['augment'], kd=kdm)
+            sched = {**stc, 'lr': stc['finetune_lr']} if init == 'nokd' else stc
+            try: x.train(m, st, sched, f'{arch}/{name}', x.seed + SEEDS['student'], fakes=fakes, fake_fraction=stc['fake_fraction'], augment=stc['augment'], kd=kdm)
             finally:
                 if kdm is not None: kdm.close()
             save_checkpoint(dict(m.state_dict()), st.dir/'model.pt')
+            save_checkpoint({'per_image': torch.as_tensor(x.task.per_image(m))}, st.dir/'test_per_image.pt')  # for paired intervals
             st.finish({'test_metric': x.task.metric(m)})
         return st.result['test_metric']
 
@@ -198,6 +234,9 @@ def run(out:str|Path, # run directory (created if missing)
         if stc['compare_kd']: s['kd'] = train_student(s['arch'], None, kd)
         s['cgankd+kd'] = train_student(s['arch'], final, kd, saved=saved)
     x.clock('students', t0)
+    def per_image(arch, folder): return load_checkpoint(out/'students'/arch/folder/'test_per_image.pt')['per_image'].numpy()
+    final_folder = f'selection_{final.name}' if saved else final.name.replace('+', '_')
+    effect = paired_bootstrap(per_image(archs[0], final_folder), per_image(archs[0], 'nokd'), seed=x.seed)  # cGAN-KD - NOKD
 
     report = {
         'task': cfg['task'], 'metric': x.task.metric_name, 'data': x.task.report_data(x.ds.summary()), 'seed': x.seed,
@@ -206,6 +245,10 @@ def run(out:str|Path, # run directory (created if missing)
                  'kept_filtering': len(sels['subsampling+filtering']),
                  'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed'])},
         'notes': list(x.ds.notes), 'timings_s': x.timings, 'dre_check': st_d.result.get('check'),
+        'eval': st_e.result, 'diagnostics': diagnostics,
+        'effect': {'arch': archs[0], 'variant': final.name, 'higher_is_better': x.task.metric_name != 'mae', **effect},
+        'error_bound': error_bound_terms({a: {**diagnostics[a], 'student': ablation[a]} for a in ABLATION},
+                                         x.task.error(st_t.result['test_metric'])),
         'selection': {'name': final.name, 'saved': used is not None, 'n': len(final), 'params': final.params},
     }
     chk = report['dre_check']

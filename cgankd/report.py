@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 from .core import atomic_write_bytes, to_json
 
 # %% auto #0
-__all__ = ['mosaic', 'report_figures', 'write_html_report']
+__all__ = ['mosaic', 'report_figures', 'verdict', 'write_html_report']
 
 # %% ../nbs/08_report.ipynb #833a7e3f
 def mosaic(images:np.ndarray, # uint8 N x C x H x W
@@ -77,10 +77,58 @@ def report_figures(report:dict, # the report dict written to report.json
                 figs.append(_image_fig(mosaic(real.images[ri], per_class), 'Real training images, sorted by label'))
         figs.append(_image_fig(mosaic(bank.images(pick), per_class), f'Kept fakes (subsampling + filtering), one row per {what}'))
         figs.append(_image_fig(mosaic(bank.images(pick_d), per_class), f'Dropped fakes with the lowest density ratio, one row per {what}'))
+    if report.get('error_bound'):
+        from cgankd.metrics import error_bound_figure
+        f = error_bound_figure(report['error_bound'], f"student test {m}")
+        f.update_layout(title="Why each cleaning step helps (or not): the error bound's terms per ablation arm"); figs.append(f)
     tm = {k: v for k, v in report.get('timings_s', {}).items() if k != 'total'}
     if tm:
         f = go.Figure(go.Bar(x=list(tm), y=list(tm.values()))); f.update_layout(title='Time per stage', yaxis_title='seconds'); figs.append(f)
     return figs
+
+def _fmt(v, nd=3): return '' if v is None else (f"{v:.{nd}g}" if isinstance(v, float) else html.escape(str(v)))
+
+def verdict(effect:dict) -> str:
+    "'helped', 'hurt' or 'no measurable effect': where the paired interval of cGAN-KD - NOKD lies."
+    lo, hi, up = effect['lo'], effect['hi'], effect.get('higher_is_better', True)
+    if lo is None or hi is None: return 'no measurable effect'
+    if (lo > 0 and up) or (hi < 0 and not up): return 'helped'
+    if (hi < 0 and up) or (lo > 0 and not up): return 'hurt'
+    return 'no measurable effect'
+
+def _headline_html(report) -> str:
+    "The result first: the default student's NOKD -> cGAN-KD with its paired interval and a verdict."
+    e = report.get('effect')
+    if not e: return ''
+    s = next(s for s in report['students'] if s['arch'] == e['arch'])
+    unit = ' points' if report['metric'] == 'accuracy' else ''
+    return (f"<p style='font-size:1.2em'><b>{html.escape(e['arch'])}: {report['metric']} NOKD {s['nokd']:.2f} -> cGAN-KD {s['cgankd']:.2f}</b> "
+            f"({e['diff']:+.2f}{unit}, {100 * e['level']:.0f}% paired interval over {e['n']} test images [{e['lo']:+.2f}, {e['hi']:+.2f}]): "
+            f"<b>{verdict(e)}</b>; selection {html.escape(str(e['variant']))}, teacher {html.escape(str(report['teacher'].get('arch')))} "
+            f"{report['teacher']['test_metric']:.2f}.</p>")
+
+def _dre_check_html(chk) -> str:
+    "One line reading the DRE's calibration check."
+    if not chk: return ''
+    if chk['ok']: msg = (f"held-out real images get median log r {chk['median_log_r']:.2f} ({100 * chk['floor_frac']:.0f}% at the floor) and "
+                         f"{chk['wrong_median_log_r']:.2f} under wrong labels: the density ratio scores realness, not membership")
+    else: msg = (f"warning: held-out real images get median log r {chk['median_log_r']:.2f} with {100 * chk['floor_frac']:.0f}% at the floor "
+                 f"({chk['wrong_median_log_r']:.2f} under wrong labels): the density ratio is not calibrated, subsampling may not help")
+    return f"<h2>Density-ratio calibration check</h2><p>{html.escape(msg)}</p>"
+
+def _bound_table_html(report) -> str:
+    "The error-bound table: per arm, KID to the real test images, label disagreement, count, and the student's result."
+    rows = report.get('error_bound')
+    if not rows: return ''
+    d = report.get('diagnostics', {})
+    head = ['arm', '(a) KID', 'FID', 'precision', 'recall', '(b) label disagreement', 'teacher error', '(c) fakes', 'student']
+    body = ''.join('<tr>' + ''.join(f'<td>{v}</td>' for v in [html.escape(r['arm']), _fmt(r['kid']), _fmt(d.get(r['arm'], {}).get('fid')),
+                   _fmt(d.get(r['arm'], {}).get('precision')), _fmt(d.get(r['arm'], {}).get('recall')), _fmt(r['label_disagreement']),
+                   _fmt(r['teacher_error']), _fmt(r['count']), _fmt(r['student'], 4)]) + '</tr>' for r in rows)
+    return ("<h2>Error-bound terms per ablation arm</h2><p>The paper's bound: the student does better when the processed fakes are "
+            "close to the real data (a), their labels agree with the truth (b, against the teacher's own error) and there are more of "
+            "them (c). Measured in the feature space of an evaluation network that did not make the selection.</p>"
+            "<table border='1' cellpadding='3' style='border-collapse:collapse'><tr>" + ''.join(f'<th>{h}</th>' for h in head) + f"</tr>{body}</table>")
 
 def write_html_report(report:dict, # the report dict
                       path:str|Path, # where to write the HTML page
@@ -92,6 +140,7 @@ def write_html_report(report:dict, # the report dict
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>cGAN-KD report</title></head><body>"
             f"<h1>cGAN-KD report: {html.escape(str(report['data']['name']))}</h1>"
             + ''.join(f"<p><b>Note:</b> {html.escape(n)}</p>" for n in report.get('notes', []))
+            + _headline_html(report) + _dre_check_html(report.get('dre_check')) + _bound_table_html(report)
             + ''.join(body) + f"<h2>report.json</h2><pre>{summary}</pre></body></html>")
     atomic_write_bytes(path, page.encode())
     return Path(path)

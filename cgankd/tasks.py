@@ -85,6 +85,9 @@ class Task:
     def label_range(self): "The declared label range (regression), None otherwise."; return None
     def net_labels(self, labels) -> np.ndarray: "Labels in data units -> labels as the networks see them."; raise NotImplementedError
     def metric(self, model:nn.Module) -> float: "The test-set metric of a trained classifier/regressor."; raise NotImplementedError
+    def predictions(self, model:nn.Module, images) -> np.ndarray: "Predictions on uint8 images: classes, or values in label units."; raise NotImplementedError
+    def error(self, metric:float) -> float: "The metric as an error (lower is better): 100 - accuracy, or the MAE itself."; return metric
+    def per_image(self, model:nn.Module) -> np.ndarray: "Each test image's contribution to `metric` (its mean is the metric): 100 x correct, or the absolute error."; raise NotImplementedError
     def embedding(self, env:RunEnv): "The label embedding conditioning the generator and ratio model, and its stage (or (None, None))."; return None, None
     def feature_network(self, env:RunEnv, cond=None, fit_mask=None): "The DRE feature network, trained as stage 'dre/feature' on the training images in `fit_mask`."; raise NotImplementedError
     def ratio_model(self, env:RunEnv, fnet:nn.Module, cond=None) -> nn.Module: "The untrained ratio model on `fnet`'s features."; raise NotImplementedError
@@ -118,6 +121,9 @@ class Classification(Task):
     def num_outputs(self): return self.ds.num_classes
     def net_labels(self, labels): return np.asarray(labels)
     def metric(self, model): return accuracy(predict(model, self.ds.images_test), self.ds.labels_test)
+    def predictions(self, model, images): return predict(model, images).argmax(1).numpy()
+    def error(self, metric): return 100.0 - metric
+    def per_image(self, model): return 100.0 * (self.predictions(model, self.ds.images_test) == self.ds.labels_test)
     def feature_network(self, env, cond=None, fit_mask=None):
         dc = env.cfg['dre']
         c = {'steps': dc['feature_steps'], 'batch_size': dc['feature_batch_size'], 'lr': dc['feature_lr'], 'weight_decay': dc['feature_weight_decay']}
@@ -148,6 +154,8 @@ class Regression(Task):
     def label_range(self): return self.ds.label_range
     def net_labels(self, labels): return self.scaler.norm(np.asarray(labels)).astype(np.float32)
     def metric(self, model): return mae(self.scaler.denorm(predict(model, self.ds.images_test)[:, 0]), self.ds.labels_test)
+    def predictions(self, model, images): return self.scaler.denorm(predict(model, images)[:, 0]).numpy()
+    def per_image(self, model): return np.abs(self.predictions(model, self.ds.images_test) - self.ds.labels_test)
 
     def embedding(self, env):
         "CcGAN's label embedding as stage 'gan/y2h': a regressor x -> h -> y on the real data, then `y2h` inverting its head."
