@@ -49,15 +49,16 @@ def _wait_for(path, proc, timeout=300):
         time.sleep(0.01)
 
 # ---- resume after a real SIGKILL in every stage (and a SIGINT), both tasks -----------------------------------------
-EVERY = 5  # checkpoint every 5 steps: each training stage has 3 checkpoints before it ends (20 steps)
+EVERY, STEPS = 5, 60  # checkpoints every 5 steps; a stage is interrupted once its checkpoint is at step >= 10, so a
+# restart from 0 would show (a checkpoint at step 5) and 50 steps are left for the signal to land before the stage ends
 RESUME = {
     'classification': ['--data', 'digits', '--task', 'classification', '--seed', '3', '--set', 'teacher.arch="cnn_small"',
                        '--set', 'dre.feature_steps=10'],
     'regression': ['--data', 'digits-angle', '--task', 'regression', '--seed', '3', '--set', 'teacher.arch="cnn_small"',
                    '--set', 'gan.embed_steps=10', '--set', 'gan.y2h_steps=20', '--set', 'dre.feature_steps=10'],
 }
-COMMON = ['--preset', 'smoke', '--quiet', '--set', f'checkpoint_every={EVERY}', '--set', 'teacher.steps=20',
-          '--set', 'gan.steps=20', '--set', 'dre.steps=20', '--set', 'student.steps=20',
+COMMON = ['--preset', 'smoke', '--quiet', '--set', f'checkpoint_every={EVERY}', '--set', f'teacher.steps={STEPS}',
+          '--set', f'gan.steps={STEPS}', '--set', f'dre.steps={STEPS}', '--set', f'student.steps={STEPS}',
           '--set', 'student.archs=["cnn_small"]', '--set', 'bank.shard_size=25']
 ENV = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
 
@@ -139,7 +140,7 @@ def test_kill_every_stage_and_resume_equals_uninterrupted(tmp_path, task):
         if watch:  # the stage interrupted last time resumed from its checkpoint: its step counter never went back
             assert watch.seen and min(watch.seen) >= prev, (line, watch.seen, prev)
         if ck:
-            prev = _ckpt_step(ck); assert 2 * EVERY <= prev < 20, prev
+            prev = _ckpt_step(ck); assert 2 * EVERY <= prev < STEPS, prev
             assert not ck.parent.joinpath('done.json').exists()
         watch = _Watch(ck) if ck else None
         assert not st('report.json').exists()
