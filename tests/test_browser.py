@@ -98,6 +98,23 @@ def _interact(page, lab, seen):
     seen['sel_dir'] = viewer.locator('.cgankd-sel-dir').inner_text()
     seen['status'] = viewer.locator('.cgankd-saved').inner_text()
 
+PNG_STATS_JS = """async (src) => {
+  const img = new Image(); img.src = src; await img.decode();
+  const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data, counts = new Map();
+  for (let i = 0; i < d.length; i += 4) { const k = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2]; counts.set(k, (counts.get(k) || 0) + 1); }
+  const top = Math.max(...counts.values());
+  return {width: c.width, height: c.height, colors: counts.size, background_share: top / (c.width * c.height)};
+}"""
+
+def png_stats(browser, path) -> dict:
+    "Decode the PNG screenshot (in Chromium, on a blank page): its size, number of distinct colours, share of the commonest."
+    import base64
+    pg = browser.new_page()
+    try: return pg.evaluate(PNG_STATS_JS, 'data:image/png;base64,' + base64.b64encode(Path(path).read_bytes()).decode())
+    finally: pg.close()
+
 def drive_tutorial(tmp:Path, pictures:Path|None=None) -> dict:
     "Open the tutorial in JupyterLab, run it, move the rho slider, press Apply; return what the page showed."
     from playwright.sync_api import sync_playwright
@@ -115,6 +132,7 @@ def drive_tutorial(tmp:Path, pictures:Path|None=None) -> dict:
                 shot = ARTIFACTS/'browser_widgets.png'
                 page.screenshot(path=str(shot))
                 seen['screenshot'] = str(shot)
+                seen['shot_stats'] = png_stats(browser, shot)
                 print(f"screenshot: {shot}")
                 if pictures is not None:
                     pictures.mkdir(parents=True, exist_ok=True)
@@ -131,7 +149,9 @@ def test_tutorial_in_jupyterlab(tmp_path):
     from cgankd.widgets import RunView, kept_count, rho_kept
     from cgankd.bank import Selection
     seen = drive_tutorial(tmp_path)
-    assert Path(seen['screenshot']).stat().st_size > 10_000
+    st = seen['shot_stats']  # the decoded screenshot is the whole viewport and shows a rendered page, not a blank one
+    assert (st['width'], st['height']) == (1500, 1100), st
+    assert st['colors'] > 200 and st['background_share'] < 0.95, st
     view = RunView(seen['run_dir'])
     base = view.selection('subsampling').indices
     assert seen['rho'] == pytest.approx(0.87)  # three steps of 0.01 down from the run's rho = 0.9

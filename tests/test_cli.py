@@ -48,23 +48,110 @@ def _wait_for(path, proc, timeout=300):
         assert time.time() - t0 < timeout, f"{path} did not appear"
         time.sleep(0.01)
 
-def test_kill_and_resume_equals_uninterrupted(tmp_path):
-    args = ['--preset', 'smoke', '--quiet', '--set', 'gan.steps=120', '--set', 'student.steps=120', '--seed', '5']
-    ref = tmp_path/'ref'
+# ---- resume after a real SIGKILL in every stage (and a SIGINT), both tasks -----------------------------------------
+EVERY, STEPS = 5, 60  # checkpoints every 5 steps; a stage is interrupted once its checkpoint is at step >= 10, so a
+# restart from 0 would show (a checkpoint at step 5) and 50 steps are left for the signal to land before the stage ends
+RESUME = {
+    'classification': ['--data', 'digits', '--task', 'classification', '--seed', '3', '--set', 'teacher.arch="cnn_small"',
+                       '--set', 'dre.feature_steps=10'],
+    'regression': ['--data', 'digits-angle', '--task', 'regression', '--seed', '3', '--set', 'teacher.arch="cnn_small"',
+                   '--set', 'gan.embed_steps=10', '--set', 'gan.y2h_steps=20', '--set', 'dre.feature_steps=10'],
+}
+COMMON = ['--preset', 'smoke', '--quiet', '--set', f'checkpoint_every={EVERY}', '--set', f'teacher.steps={STEPS}',
+          '--set', f'gan.steps={STEPS}', '--set', f'dre.steps={STEPS}', '--set', f'student.steps={STEPS}',
+          '--set', 'student.archs=["cnn_small"]', '--set', 'bank.shard_size=25']
+ENV = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
+
+def _ckpt_step(f):
+    "The step counter of a training checkpoint (-1 while there is none)."
+    import torch
+    try: return int(torch.load(f, map_location='cpu', weights_only=True)['step'])
+    except Exception: return -1  # absent (or, never with atomic writes, half written)
+
+class _Watch:
+    "Poll a checkpoint's step counter while a process runs: every value seen (a resumed stage never goes back)."
+    def __init__(self, f): self.f, self.seen, self.stop = f, [], False
+    def run(self):
+        while not self.stop:
+            s = _ckpt_step(self.f)
+            if s >= 0 and (not self.seen or self.seen[-1] != s): self.seen.append(s)
+            time.sleep(0.005)
+
+def _interrupt(cmd, line, ready, sig, watch=None, timeout=300):
+    "Start the CLI; once it printed a line starting with `line` and `ready()` holds, send `sig`; its stdout lines."
+    import threading
+    p = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    th = threading.Thread(target=watch.run, daemon=True) if watch else None
+    if th: th.start()
+    lines, t0 = [], time.time()
+    try:
+        for l in p.stdout:  # the stage's `[stage] ...` line, then its checkpoint (or shard) on disk
+            lines.append(l.rstrip())
+            if l.startswith(line): break
+        assert lines and lines[-1].startswith(line), f"never printed {line!r}: {lines}"
+        while not ready():
+            assert p.poll() is None, f"the run ended before it could be interrupted at {line!r}: {lines}"
+            assert time.time() - t0 < timeout
+            time.sleep(0.005)
+        p.send_signal(sig); p.wait(timeout=60)
+    finally:
+        if p.poll() is None: p.kill(); p.wait()
+        if th: watch.stop = True; th.join()
+    return lines
+
+def _pt_files(d): return sorted(str(f.relative_to(d)) for f in Path(d).rglob('*.pt'))
+
+def _assert_same_weights(a, b):
+    "Every checkpoint of run `b` (networks and training checkpoints) holds exactly the tensors of run `a`'s."
+    import torch
+    fa = _pt_files(a); assert fa == _pt_files(b) and len(fa) >= 8, (fa, _pt_files(b))
+    def flat(o, p=''):
+        if isinstance(o, dict): return {k2: v2 for k, v in o.items() for k2, v2 in flat(v, f'{p}/{k}').items()}
+        if isinstance(o, (list, tuple)): return {k2: v2 for i, v in enumerate(o) for k2, v2 in flat(v, f'{p}/{i}').items()}
+        return {p: o}
+    for f in fa:
+        x, y = (flat(torch.load(Path(r)/f, map_location='cpu', weights_only=True)) for r in (a, b))
+        assert x.keys() == y.keys(), f
+        for k in x:
+            if isinstance(x[k], torch.Tensor): assert torch.equal(x[k], y[k]), f'{f}:{k}'
+            else: assert x[k] == y[k], f'{f}:{k}'
+    for s in sorted(Path(a, 'bank').glob('shard_*.npz')):
+        with np.load(s) as za, np.load(Path(b, 'bank', s.name)) as zb:
+            for k in za.files: np.testing.assert_array_equal(za[k], zb[k], err_msg=f'{s.name}:{k}')
+
+@pytest.mark.parametrize('task', ['classification', 'regression'])
+def test_kill_every_stage_and_resume_equals_uninterrupted(tmp_path, task):
+    args = [*RESUME[task], *COMMON]
+    ref, out = tmp_path/'ref', tmp_path/'killed'
     run_cli('run', '--out', ref, *args)
-    out = tmp_path/'killed'
     cmd = [sys.executable, '-m', 'cgankd.cli', 'run', '--out', str(out), *args]
-    # first kill: in the middle of GAN training, right after its first checkpoint
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(out/'gan'/'ckpt.pt', p); p.send_signal(signal.SIGKILL); p.wait()
-    assert not (out/'gan'/'done.json').exists() and (out/'teacher'/'done.json').exists()
-    # second kill: in the middle of a student's training
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(out/'students'/'cnn_small'/'unprocessed'/'ckpt.pt', p); p.send_signal(signal.SIGKILL); p.wait()
-    assert not (out/'students'/'cnn_small'/'unprocessed'/'done.json').exists()
+    st = lambda *p: out.joinpath(*p)
+    stu = 'students/cnn_small/subsampling'
+    # (stage line printed, what must be on disk before the signal, signal, the stage's training checkpoint)
+    plan = [('[teacher] training', st('teacher', 'ckpt.pt'), signal.SIGKILL if task == 'classification' else signal.SIGINT),
+            ('[gan] training', st('gan', 'ckpt.pt'), signal.SIGKILL),
+            ('[dre] feature network', st('dre', 'ckpt.pt'), signal.SIGINT if task == 'classification' else signal.SIGKILL),
+            ('[bank] generating', None, signal.SIGKILL),
+            ('[student] cnn_small / subsampling ', st(*stu.split('/'), 'ckpt.pt'), signal.SIGKILL)]
+    watch, prev = None, None
+    for line, ck, sig in plan:
+        ready = (lambda ck=ck: _ckpt_step(ck) >= 2 * EVERY) if ck else (lambda: len(list(st('bank').glob('shard_*.npz'))) >= 3)
+        lines = _interrupt(cmd, line, ready, sig, watch)
+        if watch:  # the stage interrupted last time resumed from its checkpoint: its step counter never went back
+            assert watch.seen and min(watch.seen) >= prev, (line, watch.seen, prev)
+        if ck:
+            prev = _ckpt_step(ck); assert 2 * EVERY <= prev < STEPS, prev
+            assert not ck.parent.joinpath('done.json').exists()
+        watch = _Watch(ck) if ck else None
+        assert not st('report.json').exists()
+    assert len(list(st('bank').glob('shard_*.npz'))) >= 3 and st('dre', 'done.json').exists()
+    w = _Watch(st(*stu.split('/'), 'ckpt.pt')); import threading; th = threading.Thread(target=w.run, daemon=True); th.start()
     done = run_cli('run', '--out', out, *args)
-    assert '[gan] done, reusing' in done.stdout and 'cnn_small / nokd' not in done.stdout
-    assert comparable(json.loads((out/'report.json').read_text())) == comparable(json.loads((ref/'report.json').read_text()))
+    w.stop = True; th.join()
+    assert w.seen and min(w.seen) >= prev, (w.seen, prev)
+    assert '[dre] done, reusing' in done.stdout and 'cnn_small / nokd' not in done.stdout
+    assert comparable(json.loads(st('report.json').read_text())) == comparable(json.loads((ref/'report.json').read_text()))
+    _assert_same_weights(ref, out)
 
 def _digits28(path):
     "A real 28x28 grayscale digits set in the .npz contract (sklearn's digits upsampled), written to `path`."

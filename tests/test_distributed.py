@@ -87,8 +87,63 @@ def test_killed_generation_resumes_to_the_same_bank(ddp_run, tmp_path):
     proc.send_signal(signal.SIGKILL); proc.wait()
     n_killed = len(shards(bank_dir))
     assert 8 <= n_killed < len(shards(ref/'bank')) and not (killed/'report.json').exists()
-    assert reads == sorted(reads)
+    assert reads == sorted(reads) and len(set(reads)) >= 2 and reads[-1] >= 100, reads  # it did read while the bank grew
     p = run_cli('run', '--out', killed, *big)
     assert '[gan] done, reusing' in p.stdout
     assert_same_bank(ref/'bank', bank_dir)
     assert comparable(json.loads((killed/'report.json').read_text())) == comparable(json.loads((ref/'report.json').read_text()))
+
+# ---- what DDP must do: gradient averaging, every rank's shards, BN statistics ------------------------------------
+@pytest.fixture(scope='module')
+def ddp_check(tmp_path_factory):
+    "tests/ddp_check.py on 2 processes under real torchrun, and on one process (the reference); what each rank ended with."
+    two, one = tmp_path_factory.mktemp('ddp2'), tmp_path_factory.mktemp('ddp1')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
+           f'--master_port={_free_port()}', str(ROOT/'tests'/'ddp_check.py'), str(two)]
+    env = dict(ENV, PYTHONPATH=str(ROOT))
+    for c, o in ((cmd, two), ([sys.executable, str(ROOT/'tests'/'ddp_check.py'), str(one)], one)):
+        p = subprocess.run(c, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+        assert p.returncode == 0, f"{c} failed:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}"
+    import torch
+    ld = lambda f: torch.load(f, weights_only=False)
+    return ld(two/'rank0.pt'), ld(two/'rank1.pt'), ld(one/'rank0.pt'), two
+
+def _close(a, b, rtol=1e-5):  # relative, with an absolute floor at float32 rounding of values ~0.1
+    np.testing.assert_allclose(a.double().numpy(), b.double().numpy(), rtol=rtol, atol=1e-7)
+
+def test_gradients_are_averaged(ddp_check):
+    r0, r1, one, _ = ddp_check
+    assert (r0['world'], r1['world'], one['world']) == (2, 2, 1)
+    import torch
+    for a, b, c in zip(r0['gradsync'], r1['gradsync'], one['gradsync']):  # GradSync, float64
+        assert torch.equal(a, b)
+        _close(a, c, rtol=1e-10)
+    for k in one['mlp']:  # train_classifier under DDP, float32: identical on both ranks, = 1 process on the whole batch
+        assert torch.equal(r0['mlp'][k], r1['mlp'][k]), k
+        _close(r0['mlp'][k], one['mlp'][k])
+    for k in r0['cnn']:  # a BN network: its parameters too are identical on both ranks
+        if not ('running' in k or 'num_batches' in k): assert torch.equal(r0['cnn'][k], r1['cnn'][k]), k
+
+def test_every_rank_writes_its_shards(ddp_check):
+    r0, r1, one, two = ddp_check
+    assert r0['wrote'] == [0, 2, 4] and r1['wrote'] == [1, 3, 5] and one['wrote'] == list(range(6))
+    assert shards(two/'bank') == [f'shard_{k:05d}.npz' for k in range(6)]
+
+def test_bn_statistics_are_averaged(ddp_check):
+    r0, r1, _, _ = ddp_check
+    import torch
+    for a, b in zip(r0['avg_buffers'], r1['avg_buffers']):
+        assert (torch.as_tensor(a) == torch.as_tensor(b)).all()
+    assert (r0['avg_buffers'][0] == 1.5).all() and (r0['avg_buffers'][1] == 15.).all()  # (1 + 2) / 2, (10 + 20) / 2
+    assert r0['avg_buffers'][2] == 0  # integer buffers (num_batches_tracked) are left alone
+    for n, bufs in r0['gan_buffers'].items():  # train_gan averages G's, D's and the EMA's buffers at the end
+        assert len(bufs) > 0
+        for k, v in bufs.items(): assert torch.equal(v, r1['gan_buffers'][n][k]), (n, k)
+
+@pytest.mark.xfail(strict=True, reason="train_classifier does not average BN running statistics over ranks (DDP "
+                   "broadcasts rank 0's buffers before each forward; after the last step each rank holds its own): issue 21")
+def test_classifier_bn_statistics_are_averaged(ddp_check):
+    r0, r1, _, _ = ddp_check
+    import torch
+    for k in r0['cnn']:
+        if 'running' in k: assert torch.equal(r0['cnn'][k], r1['cnn'][k]), k

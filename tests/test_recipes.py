@@ -44,7 +44,16 @@ def test_recipe_smoke(name, tmp_path):
     assert cfg['data'] == name and cfg['data_root'] == str(data) and cfg['gan']['name'] == gan
     assert cfg['teacher']['arch'] == rep['teacher']['arch'] and math.isfinite(rep['teacher']['test_metric'])
     assert [s['arch'] for s in rep['students']] == cfg['student']['archs'] and len(rep['students']) == 2
-    for s in rep['students']: assert math.isfinite(s['nokd']) and math.isfinite(s['cgankd'])
+    n_test, method = rep['data']['n_test'], rep['method'].replace('+', '_')
+    for s in rep['students']:
+        for kind, folder in (('nokd', 'nokd'), ('cgankd', method)):  # the report's number is the trained student's own
+            st = json.loads((out/'students'/s['arch']/folder/'done.json').read_text())['result']
+            assert s[kind] == st['test_metric'], (s, kind, st)
+            if task == 'classification':  # an accuracy over the n_test test images: a multiple of 100 / n_test
+                k = s[kind] * n_test / 100; assert 0 <= s[kind] <= 100 and abs(k - round(k)) < 1e-6, (kind, s[kind])
+            else: assert 0 <= s[kind] < 1000, (kind, s[kind])  # MAE in label units (labels here within 0..100)
+    b = rep['bank']
+    assert b['generated'] >= b['accepted_subsampling'] >= b['kept_filtering'] > 0
     assert rep['bank']['generated'] > 0 and rep['bank']['kept_filtering'] > 0
     assert (out/'gan'/'G_ema.pt').exists() and (out/'report.html').exists()
     assert f"{name}: {rep['students'][0]['arch']}" in p.stdout
