@@ -4,12 +4,12 @@
 
 # %% ../nbs/10_pipeline.ipynb #e47dab24
 from __future__ import annotations
-import math, shutil, time
+import math, shutil, time, warnings, contextlib, os, sys
 from pathlib import Path
 import numpy as np
 import torch
-from .core import CgankdError, load_json, load_checkpoint, config_hash, inference_bf16, SEEDS
-from .config import make_config, section_rest, FEATURE_KEYS, EMBED_KEYS, PRESETS
+from .core import CgankdError, load_json, load_checkpoint, config_hash, inference_bf16, SEEDS, get_device, RunLock
+from .config import make_config, validate_config, section_rest, FEATURE_KEYS, EMBED_KEYS, PRESETS
 from .generators import generator_family
 from .tasks import RunEnv
 from .stages import Stage, trained_network
@@ -22,7 +22,7 @@ from .kd import check_kd_specs, kd_label, kd_defaults, make_distiller
 from .distributed import current as current_dist, is_main, save_checkpoint_main as save_checkpoint, save_json_main as save_json
 
 # %% auto #0
-__all__ = ['run']
+__all__ = ['check_run', 'recorded_warnings', 'run']
 
 # %% ../nbs/10_pipeline.ipynb #dfabca5e
 def _stage_teacher(x:RunEnv):
@@ -93,6 +93,42 @@ def _saved_selection(out:Path, name:str, meta:dict) -> Selection:
                           f"this run's bank has {meta.get('networks')}); save it again from the current bank")
     return sel
 
+# %% ../nbs/10_pipeline.ipynb #58cbe865
+def check_run(out:str|Path, # the run directory asked for
+              cfg:dict # the validated config
+             ) -> Path:
+    "Check the output folder, device, data and saved-selection name of a run before anything trains; returns `out` as a Path."
+    if out is None or str(out).strip() == '': raise CgankdError("--out is empty; name a run directory")
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise CgankdError(f"--out {out}: is a file, expected a run directory")
+    get_device(cfg['device'])
+    from cgankd.data import DATASETS  # (unknown names and unreadable files are reported by the data loader, before training)
+    d = str(cfg['data'])
+    if d not in DATASETS and Path(d).is_dir(): raise CgankdError(f"--data {d}: is a directory, expected an .npz file")
+    use = cfg['select']['use']
+    if use is not None and use not in ABLATION: Selection.load(out/'selections', use)  # names the saved ones when missing
+    return out
+
+def _warn_small_data(x:RunEnv):
+    n, k = x.ds.n_train, x.ds.num_classes
+    if n < 10 * (k or 5):
+        warnings.warn(f"the training set holds only {n} images" + (f" for {k} classes" if k else '') +
+                      "; the networks cannot learn much from it (results will be near chance)")
+
+_PKG = os.path.dirname(os.path.abspath(sys.modules[CgankdError.__module__].__file__))  # the cgankd package folder
+
+@contextlib.contextmanager
+def recorded_warnings():
+    "Within the block, warnings raised by cgankd code are shown as usual and also appended to the yielded list (as text)."
+    notes, show = [], warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter('always', UserWarning)
+        def _show(message, category, filename, lineno, file=None, line=None):
+            if os.path.abspath(filename).startswith(_PKG): notes.append(str(message))
+            show(message, category, filename, lineno, file, line)
+        warnings.showwarning = _show
+        yield notes
+
 # %% ../nbs/10_pipeline.ipynb #a7b0d949
 def run(out:str|Path, # run directory (created if missing)
         preset:str='default', # one of `cgankd.config.PRESETS`
@@ -100,19 +136,33 @@ def run(out:str|Path, # run directory (created if missing)
         progress:bool=True, # progress bars
         log=print): # where stage messages go
     "Run (or resume) the whole cGAN-KD pipeline in `out`; returns the report dict (also written to `out/report.json`)."
-    cfg = make_config(preset, overrides)
+    cfg = validate_config(make_config(preset, overrides))  # every value, before anything is written or trained
     kd = check_kd_specs(cfg['student']['kd'], cfg['task'])  # fail before any training on a bad KD spec
     if cfg['student']['compare_kd'] and not kd: raise CgankdError("student.compare_kd needs KD methods in student.kd (e.g. --kd blkd)")
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = check_run(out, cfg)
+    lock = RunLock(out).acquire() if current_dist().main else None  # one writer per run directory (rank 0 holds it for the job)
+    box = {}
+    try:
+        with recorded_warnings() as notes: return _run(out, cfg, kd, progress, log, notes, box)
+    except KeyboardInterrupt:  # the time of the step that was cut short still counts towards the run's total
+        if 'env' in box: box['env'].clock('interrupted', box['env'].last_clock, config_hash(cfg))
+        raise
+    finally:
+        if lock is not None: lock.release()
+
+def _run(out:Path, cfg:dict, kd, progress, log, notes:list, box:dict):
     if not current_dist().main: progress, log = False, (lambda *a, **k: None)  # rank 0 speaks for the run
+    x = box['env'] = RunEnv(cfg, out, progress, log)  # reads the data: a bad data file fails here, before config.json is written
+    _warn_small_data(x)
     save_json(cfg, out/'config.json')
-    x = RunEnv(cfg, out, progress, log)
     save_json({'summary': x.task.report_data(x.ds.summary()), 'source': x.ds.source, 'notes': list(x.ds.notes),
                'sha256': x.ds.fingerprint()}, out/'data.json')  # what this run trains on (widgets check they see the same)
-    t0 = time.time(); teacher, st_t = _stage_teacher(x); x.clock('teacher', t0)
-    t0 = time.time(); G, cond, st_g = _stage_gan(x); x.clock('gan', t0)
-    t0 = time.time(); dr, st_d = _stage_dre(x, G, cond, st_g.key); x.clock('dre', t0)
-    t0 = time.time(); bank, n_pg = _stage_bank(x, G, dr, teacher, [st_t.key, st_g.key, st_d.key]); x.clock('bank', t0)
+    run_key = config_hash(cfg)  # timings of the steps that are not one keyed stage accumulate while the config stays the same
+    x.clock('interrupted', time.time(), run_key)  # time spent in steps cut short by Ctrl-C in earlier invocations (0 if none)
+    t0 = time.time(); teacher, st_t = _stage_teacher(x); x.clock('teacher', t0, st_t.key)
+    t0 = time.time(); G, cond, st_g = _stage_gan(x); x.clock('gan', t0, st_g.key)
+    t0 = time.time(); dr, st_d = _stage_dre(x, G, cond, st_g.key); x.clock('dre', t0, st_d.key)
+    t0 = time.time(); bank, n_pg = _stage_bank(x, G, dr, teacher, [st_t.key, st_g.key, st_d.key]); x.clock('bank', t0, config_hash(bank.meta))
 
     t0, sc = time.time(), cfg['select']
     table = bank.table()
@@ -121,7 +171,7 @@ def run(out:str|Path, # run directory (created if missing)
         for s in sels.values(): s.save(out/'selections')
     method = ABLATION[3] if sc['replace'] else ABLATION[2]
     used = _saved_selection(out, sc['use'], bank.meta) if sc['use'] else None  # e.g. saved by a widget's Apply
-    x.clock('selection', t0)
+    x.clock('selection', t0, run_key)
 
     stc = cfg['student']
     def train_student(arch, sel:Selection|None, kd=None, saved:bool=False):
@@ -156,21 +206,22 @@ def run(out:str|Path, # run directory (created if missing)
     for s in students if kd else []:  # KD alone (real data) when comparing, and cGAN-KD + KD
         if stc['compare_kd']: s['kd'] = train_student(s['arch'], None, kd)
         s['cgankd+kd'] = train_student(s['arch'], final, kd, saved=saved)
-    x.clock('students', t0)
+    x.clock('students', t0, run_key)
 
     report = {
         'task': cfg['task'], 'metric': x.task.metric_name, 'data': x.task.report_data(x.ds.summary()), 'seed': x.seed,
         'teacher': st_t.result, 'students': students, 'ablation': ablation, 'method': method,
         'bank': {'generated': len(table['index']), 'accepted_subsampling': int(sels['subsampling'].stats['accepted']),
                  'kept_filtering': len(sels['subsampling+filtering']),
-                 'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed'])},
-        'notes': list(x.ds.notes), 'timings_s': x.timings,
+                 'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed']),
+                 'used_by_students': len(final)},  # the fakes each cGAN-KD student trained on (the selection below)
+        'notes': list(dict.fromkeys([*x.ds.notes, *notes])), 'timings_s': x.timings,
         'selection': {'name': final.name, 'saved': used is not None, 'n': len(final), 'params': final.params},
     }
     if kd: report['kd'] = {'label': kd_label(kd), 'methods': [[n, kd_defaults(n)['weight'] if w is None else w] + ([hp] if hp else []) for n, w, hp in kd]}
     t0 = time.time()
     if is_main(): write_html_report(report, out/'report.html', bank=bank, selections=sels, real=x.ds)
-    x.clock('report', t0)
+    x.clock('report', t0, run_key)
     report['timings_s']['total'] = round(sum(v for k, v in x.timings.items() if k != 'total'), 2)
     save_json(report, out/'report.json')
     return report
