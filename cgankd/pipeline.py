@@ -78,6 +78,10 @@ def _stage_bank(x:RunEnv, G, dr, teacher, keys):
     if is_main(): FakeBank(bdir, meta)  # rank 0 writes meta.json, then every rank opens the bank
     current_dist().barrier()
     bank = FakeBank(bdir, meta)
+    if is_main():  # a truncated, duplicated or altered shard is moved aside and written again (generation is deterministic)
+        for k, why in bank.repair().items():
+            warnings.warn(f"bank shard {bank.shard_path(k).name}: {why}; moved to {bdir/'corrupt'} and generated again")
+    current_dist().barrier()
     target = math.ceil(n_pg / sc['rho'])
     x.log(f"[bank] generating until cDR-RS accepts {target} fakes per {x.task.group_noun}")
     fill_bank(bank, G, dr, teacher, rs_done(target, groups, bc['burn_in'], x.seed), bc['max_samples'], progress=x.progress)
