@@ -14,7 +14,7 @@ ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
 def start(*args, **kw) -> subprocess.Popen:
     "Start the real `cgankd` console script."
     return subprocess.Popen([sys.executable, '-m', 'cgankd.cli', *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=ENV, **kw)
+                            text=True, cwd=ROOT, env=ENV, preexec_fn=lambda: os.umask(0o022), **kw)  # a usual shared-machine umask
 
 def finish(p:subprocess.Popen, timeout=300):
     out, err = p.communicate(timeout=timeout)
@@ -51,10 +51,11 @@ def test_second_writer_fails_fast_first_finishes(reference):
 
 def test_report_bank_counts_and_files_readable(reference):
     out, rep = reference['out'], report(reference['out'])
-    assert rep['bank']['used_by_students'] == rep['selection']['n']
-    assert rep['selection']['n'] == {'subsampling+filtering': rep['bank']['kept_filtering']}.get(rep['selection']['name'], rep['selection']['n'])
-    modes = {p.relative_to(out): p.stat().st_mode & 0o777 for p in out.rglob('*') if p.is_file() and p.name != '.lock'}
-    assert modes and all(m & 0o044 == 0o044 for m in modes.values()), {str(k): oct(v) for k, v in modes.items() if m & 0o044 != 0o044}
+    assert rep['selection']['name'] == 'subsampling+filtering'  # the default method: the students train on the filtered set
+    assert rep['bank']['used_by_students'] == rep['selection']['n'] == rep['bank']['kept_filtering']
+    modes = {str(p.relative_to(out)): p.stat().st_mode & 0o777 for p in out.rglob('*') if p.is_file()}
+    unreadable = {k: oct(m) for k, m in modes.items() if m & 0o044 != 0o044}
+    assert len(modes) > 20 and not unreadable, unreadable  # umask 022: every file readable by group and others
 
 # every bad flag: exit 2, one line on stderr, no traceback, nothing trained, no config.json left behind
 def _npy_renamed(d): np.save(d/'a.npy', np.zeros(3)); shutil.copy(d/'a.npy', d/'x.npz'); return ['--data', d/'x.npz']
@@ -127,3 +128,36 @@ def test_stale_lock_of_a_killed_run_is_taken_over(reference, tmp_path):
     assert rc == 0, err
     assert json.loads((out/'.lock').read_text())['pid'] == q.pid
     assert comparable(report(out)) == comparable(report(reference['out']))
+
+def _bank(out:Path):
+    from cgankd.bank import FakeBank
+    b = FakeBank(out/'bank')
+    t = b.table()
+    return t, b.images(t['index'])
+
+def test_truncated_duplicated_flipped_shards_are_named_and_regenerated(reference, tmp_path):
+    ref = reference['out']
+    out = tmp_path/'run'; shutil.copytree(ref, out)
+    shards = sorted((out/'bank').glob('shard_*.npz'))
+    assert len(shards) >= 4, shards
+    s0, s1, s2 = shards[:3]
+    s0.write_bytes(s0.read_bytes()[:len(s0.read_bytes()) // 2])           # truncated
+    shutil.copy(shards[3], s1)                                            # a copy of another shard
+    b = bytearray(s2.read_bytes()); b[len(b) // 3] ^= 0x10; s2.write_bytes(bytes(b))   # one flipped bit in the images
+    p = start('run', '--out', out, *FAST); rc, so, err = finish(p)
+    assert rc == 0, err
+    for s in (s0, s1, s2): assert s.name in err, err                      # each one named
+    assert len(list((out/'bank'/'corrupt').iterdir())) == 3               # and kept aside
+    (t_ref, x_ref), (t, x) = _bank(ref), _bank(out)
+    assert all(np.array_equal(t_ref[f], t[f]) for f in t) and np.array_equal(x_ref, x)  # the bank equals the uninterrupted one
+    r, rr = report(out), report(ref)
+    assert r['students'] == rr['students'] and r['bank'] == rr['bank']
+    assert sum('generated again' in n for n in r['notes']) == 3, r['notes']  # and the report says what happened
+
+def test_warnings_go_into_report_notes(reference, tmp_path):
+    out = tmp_path/'run'; shutil.copytree(reference['out'], out)
+    p = start('run', '--out', out, *FAST, '--n-fake', '5000'); rc, _, err = finish(p)  # more than the capped bank (2000) can give
+    assert rc == 0, err
+    notes = report(out)['notes']
+    assert any('cDR-RS:' in n and 'reached only' in n for n in notes), notes
+    assert 'reached only' in err  # still shown as it happens
