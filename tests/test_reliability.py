@@ -64,7 +64,6 @@ def _out_file(d): (d/'f').write_text('x'); return 'FILE'
 def _sel_folder(d): (d/'run'/'selections').mkdir(parents=True); return ['--selection', 'nope']
 BAD = {
     'device-tpu': (['--device', 'tpu'], "device 'tpu'"),
-    'device-cuda': (['--device', 'cuda'], 'CUDA is not available'),
     'steps-abc': (['--set', 'gan.steps=abc'], "config gan.steps: expected an integer >= 1, got 'abc'"),
     'config-missing': (['--config', '/nonexistent/c.yaml'], '--config /nonexistent/c.yaml: no such file'),
     'rho-0': (['--rho', '0'], 'select.rho (--rho): expected a number in (0, 1]'),
@@ -79,6 +78,8 @@ BAD = {
     'data-text': (_text, 'not an .npz file (no zip archive signature)'),
     'data-npy': (_npy_renamed, 'a single NumPy array (.npy), expected an .npz archive'),
 }
+import torch
+if not torch.cuda.is_available(): BAD['device-cuda'] = (['--device', 'cuda'], 'CUDA is not available')
 
 @pytest.fixture(scope='module')
 def bad_runs(tmp_path_factory):
