@@ -126,7 +126,7 @@ def recorded_warnings():
     "Within the block, warnings raised by cgankd code are shown as usual and also appended to the yielded list (as text)."
     notes, show = [], warnings.showwarning
     with warnings.catch_warnings():
-        warnings.simplefilter('always', UserWarning)
+        warnings.simplefilter('default', UserWarning)  # each distinct warning once per run (entering resets the registries)
         def _show(message, category, filename, lineno, file=None, line=None):
             if os.path.abspath(filename).startswith(_PKG): notes.append(str(message))
             show(message, category, filename, lineno, file, line)
