@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, sys
 from pathlib import Path
 from .core import CgankdError
-from .config import PRESETS, make_config, parse_set, extend, load_config_file, dump_config
+from .config import PRESETS, make_config, validate_config, parse_set, extend, load_config_file, dump_config
 from .pipeline import run
 from .kd import parse_kd_specs
 from .distributed import init_from_env, shutdown, is_main
@@ -94,7 +94,7 @@ def main(argv:list[str]|None=None) -> int:
         export_from_args(a)  # generate, export
         if a.cmd == 'config':
             preset, over = resolve_args(a)
-            print(dump_config(make_config(preset, over), a.format), end='' if a.format == 'yaml' else '\n')
+            print(dump_config(validate_config(make_config(preset, over)), a.format), end='' if a.format == 'yaml' else '\n')
         if a.cmd == 'run':
             preset, over = resolve_args(a)
             init_from_env(make_config(preset, over)['device'])  # joins the process group under torchrun; no-op otherwise
@@ -111,6 +111,11 @@ def main(argv:list[str]|None=None) -> int:
     except CgankdError as e:
         print(f"cgankd: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # every file is written atomically, so wherever Ctrl-C lands the directory is consistent
+        if a.cmd == 'run': print(f"cgankd: interrupted; run the same command again to resume ({Path(a.out)} keeps every finished "
+                                 "stage and the last checkpoint)", file=sys.stderr)
+        else: print("cgankd: interrupted", file=sys.stderr)
+        return 130
     finally: shutdown()
 
 # %% ../nbs/11_cli.ipynb #bbc377a3

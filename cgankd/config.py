@@ -4,13 +4,14 @@
 
 # %% ../nbs/00b_config.ipynb #5b964f56
 from __future__ import annotations
-import copy, json
+import copy, json, math, fnmatch
 from pathlib import Path
 from .core import CgankdError
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TASK_DEFAULTS', 'SMOKE', 'SMOKE_TASK', 'PRESETS', 'FREE_KEYS', 'FEATURE_KEYS', 'EMBED_KEYS', 'extend',
-           'merge', 'make_config', 'section_part', 'section_rest', 'parse_set', 'load_config_file', 'dump_config']
+__all__ = ['DEFAULTS', 'TASK_DEFAULTS', 'SMOKE', 'SMOKE_TASK', 'PRESETS', 'FREE_KEYS', 'FEATURE_KEYS', 'EMBED_KEYS', 'RULES',
+           'FLAGS', 'extend', 'merge', 'make_config', 'section_part', 'section_rest', 'parse_set', 'load_config_file',
+           'dump_config', 'check_value', 'validate_config']
 
 # %% ../nbs/00b_config.ipynb #385d2f46
 DEFAULTS = {
@@ -160,3 +161,77 @@ def dump_config(cfg:dict, # a config
     if fmt == 'json': return json.dumps(cfg, indent=1)
     import yaml
     return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False)
+
+# %% ../nbs/00b_config.ipynb #02ea83cc
+RULES = { # dotted key pattern -> (kind, range or choices); kinds: int, float, bool, str, list, dict; a trailing '?' allows None
+    'task': ('str', tuple(TASK_DEFAULTS)), 'data': ('str', None), 'data_root': ('str?', None), 'device': ('str', None),
+    'seed': ('int', '[0, inf)'), 'checkpoint_every': ('int', '[1, inf)'),
+    '*steps': ('int', '[1, inf)'), '*batch_size': ('int', '[1, inf)'), '*.lr*': ('float', '(0, inf)'), '*_lr': ('float', '(0, inf)'),
+    '*weight_decay': ('float', '[0, inf)'), '*arch': ('str', None), '*augment': ('str?', None),
+    'gan.name': ('str', None), 'gan.dim_z': ('int', '[1, inf)'), 'gan.*_ch': ('int', '[1, inf)'), 'gan.shared_dim': ('int', '[1, inf)'),
+    'gan.n_dis': ('int', '[1, inf)'), 'gan.ema_decay': ('float', '[0, 1)'), 'gan.ema_start': ('int', '[0, inf)'),
+    'gan.policy': ('str?', None), 'gan.y2h_noise_sd': ('float', '[0, inf)'), 'gan.vicinal': ('str', ('soft', 'hard')),
+    'gan.kappa': ('float?', '(0, inf)'), 'gan.nu': ('float?', '(0, inf)'), 'gan.m_kappa': ('float', '(0, inf)'),
+    'dre.lam': ('float', '[0, inf)'), 'dre.dropout': ('float', '[0, 1)'), 'dre.sae_lambda_*': ('float', '[0, inf)'),
+    'dre.sae_*': ('int', '[1, inf)'),
+    'bank.n_fake': ('int', '[1, inf)'), 'bank.burn_in': ('int', '[1, inf)'), 'bank.max_samples': ('int', '[1, inf)'),
+    'bank.shard_size': ('int', '[1, inf)'), 'bank.n_grid': ('int', '[2, inf)'),
+    'select.rho': ('float', '(0, 1]'), 'select.replace': ('bool', None), 'select.use': ('str?', None),
+    'student.archs': ('list', None), 'student.fake_fraction': ('float?', '[0, 1]'), 'student.kd': ('list', None),
+    'student.compare_kd': ('bool', None),
+}
+FLAGS = {'select.rho': '--rho', 'bank.n_fake': '--n-fake', 'select.use': '--selection', 'seed': '--seed', 'device': '--device',
+         'data': '--data', 'task': '--task', 'data_root': '--data-root'} # the command-line flag that sets a key, named in errors
+
+_KINDS = {'int': 'an integer', 'float': 'a number', 'bool': 'true or false', 'str': 'a string', 'list': 'a list', 'dict': 'a mapping'}
+
+def _kind_of(v) -> str|None:
+    return next((k for k, t in (('bool', bool), ('int', int), ('float', float), ('str', str), ('list', list), ('dict', dict))
+                 if isinstance(v, t)), None)
+
+def _in_range(v, rng:str) -> bool:
+    lo, hi = (float(s) for s in rng[1:-1].split(','))
+    return (lo < v if rng[0] == '(' else lo <= v) and (v < hi if rng[-1] == ')' else v <= hi)
+
+def check_value(key:str, # dotted config key, e.g. 'gan.steps'
+                value, # its value
+                default=None): # its default (gives the type of a key `RULES` does not name)
+    "Raise a one-line `CgankdError` naming `key` (and its flag) when `value` breaks its rule in `RULES`."
+    kind, spec = next((r for pat, r in RULES.items() if fnmatch.fnmatchcase(key, pat)), (None, None))
+    if kind is None:
+        if default is None: return
+        kind = {'bool': 'bool', 'int': 'int', 'float': 'float', 'str': 'str', 'list': 'list', 'dict': 'dict'}.get(_kind_of(default))
+        if kind is None: return
+    optional, kind = kind.endswith('?'), kind.rstrip('?')
+    if value is None and optional: return
+    have = _kind_of(value)
+    ok = have == kind or (kind == 'float' and have == 'int')
+    if ok and kind in ('int', 'float') and not math.isfinite(value): ok = False
+    if ok and isinstance(spec, str): ok = _in_range(value, spec)
+    if ok and isinstance(spec, tuple): ok = value in spec
+    if ok: return
+    want = _KINDS[kind]
+    if isinstance(spec, str):  # '[1, inf)' reads '>= 1', '(0, 1]' reads 'in (0, 1]'
+        lo = spec[1:].split(',')[0]
+        want += (f" >= {lo}" if spec[0] == '[' else f" > {lo}") if spec.endswith('inf)') else f" in {spec}"
+    if isinstance(spec, tuple): want = 'one of ' + ', '.join(map(repr, spec))
+    if optional: want += ' (or null)'
+    flag = f" ({FLAGS[key]})" if key in FLAGS else ''
+    raise CgankdError(f"config {key}{flag}: expected {want}, got {value!r}")
+
+def _leaves(d:dict, prefix:str=''):
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k not in FREE_KEYS: yield from _leaves(v, key + '.')
+        else: yield key, v
+
+def validate_config(cfg:dict # a full config (`make_config`)
+                   ) -> dict:
+    "Check every value of `cfg` against `RULES` (or its default's type); returns `cfg`, or raises a one-line `CgankdError`."
+    if cfg.get('task') not in TASK_DEFAULTS: check_value('task', cfg.get('task'))
+    base = dict(_leaves(extend(DEFAULTS, TASK_DEFAULTS[cfg['task']])))
+    for key, v in _leaves(cfg): check_value(key, v, base.get(key))
+    for a in cfg['student']['archs']:
+        if not isinstance(a, str): raise CgankdError(f"config student.archs: expected a list of architecture names, got {cfg['student']['archs']!r}")
+    if not cfg['student']['archs']: raise CgankdError("config student.archs is empty; name at least one student architecture")
+    return cfg

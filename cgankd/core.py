@@ -12,9 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['SEEDS', 'TRAIN_BF16_DEVICES', 'TRAIN_CHANNELS_LAST_DEVICES', 'CgankdError', 'UnknownNameError', 'Registry',
-           'set_seed', 'step_seed', 'torch_generator', 'get_device', 'atomic_write_bytes', 'to_json', 'save_json',
-           'load_json', 'save_checkpoint', 'load_checkpoint', 'config_hash', 'file_sha256', 'to_float', 'to_uint8',
-           'cpu_bf16', 'inference_bf16', 'train_autocast']
+           'set_seed', 'step_seed', 'torch_generator', 'get_device', 'current_umask', 'atomic_write_bytes', 'to_json',
+           'save_json', 'load_json', 'save_checkpoint', 'load_checkpoint', 'config_hash', 'file_sha256', 'RunLock',
+           'to_float', 'to_uint8', 'cpu_bf16', 'inference_bf16', 'train_autocast']
 
 # %% ../nbs/00_core.ipynb #0240779c
 class CgankdError(ValueError):
@@ -87,18 +87,37 @@ def get_device(device:str|torch.device|None=None # 'cpu', 'cuda', 'cuda:1', 'aut
     "Resolve a device name; 'auto' picks CUDA when present. Asking for CUDA on a machine without it is an error."
     if device is None or str(device) == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dev = torch.device(device)
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise CgankdError(f"device {str(device)!r}: unknown device; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise CgankdError(f"device {str(device)!r} requested but CUDA is not available on this machine; use --device cpu")
+    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise CgankdError(f"device {str(device)!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == 'mps' and not torch.backends.mps.is_available():
+        raise CgankdError(f"device {str(device)!r} requested but MPS is not available on this machine; use --device cpu")
+    if dev.type not in ('cpu', 'cuda', 'mps'):
+        mod = getattr(torch, dev.type, None)
+        if mod is None or not hasattr(mod, 'is_available') or not mod.is_available():
+            raise CgankdError(f"device {str(device)!r}: not available on this machine; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     return dev
 
 # %% ../nbs/00_core.ipynb #4fc4c331
+def current_umask() -> int:
+    "The process's file-mode creation mask (read from /proc where possible, so no other thread sees it changed)."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except OSError: pass
+    m = os.umask(0o022); os.umask(m); return m
+
 def atomic_write_bytes(path:str|Path, # destination
                        data:bytes): # content
     "Write `data` to `path` atomically (temp file in the same folder + `os.replace`)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; the file gets the mode `open` would give it
         with os.fdopen(fd, 'wb') as f:
             f.write(data); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -149,6 +168,35 @@ def file_sha256(path:str|Path) -> str:
     with open(path, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #c6a9f153
+class RunLock:
+    "An exclusive advisory lock on `folder/.lock`; a second holder fails at once with a `CgankdError` naming the first."
+    def __init__(self, folder:str|Path): # the run directory
+        self.path, self.fd = Path(folder)/'.lock', None
+    def acquire(self) -> 'RunLock':
+        "Take the lock, or raise a one-line `CgankdError` naming the process that holds it."
+        import fcntl, socket, datetime
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try: holder = json.loads(os.read(fd, 4096).decode() or '{}')
+            except (ValueError, OSError): holder = {}
+            os.close(fd)
+            who = ', '.join(f"{k} {holder[k]}" for k in ('host', 'pid', 'started') if k in holder) or 'unknown holder'
+            raise CgankdError(f"{self.path.parent}: another cgankd run is writing this directory ({who}); "
+                              "wait for it to finish or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({'host': socket.gethostname(), 'pid': os.getpid(),
+                                 'started': datetime.datetime.now().isoformat(timespec='seconds')}).encode())
+        self.fd = fd
+        return self
+    def release(self):
+        "Drop the lock (the file stays; it names the last holder)."
+        if self.fd is not None: os.close(self.fd); self.fd = None
+    def __enter__(self): return self.acquire()
+    def __exit__(self, *exc): self.release()
 
 # %% ../nbs/00_core.ipynb #50155f0e
 def to_float(x:torch.Tensor) -> torch.Tensor:

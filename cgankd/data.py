@@ -259,7 +259,13 @@ def read_npz(path, # a .npz file with keys images, labels, images_test, labels_t
             ) -> ImageSet:
     "Read and validate a labelled image set from a `.npz` file."
     path = Path(path)
+    if path.is_dir(): raise CgankdError(f"{path}: is a directory, expected an .npz file (keys: {', '.join(NPZ_KEYS)})")
     if not path.is_file(): raise CgankdError(f"{path}: file not found")
+    with open(path, 'rb') as f: magic = f.read(6)
+    if magic == b'\x93NUMPY': raise CgankdError(f"{path}: a single NumPy array (.npy), expected an .npz archive of named arrays "
+                                                f"(np.savez with keys {', '.join(NPZ_KEYS)})")
+    if not magic.startswith(b'PK'): raise CgankdError(f"{path}: not an .npz file (no zip archive signature); expected the "
+                                                      f"output of np.savez with keys {', '.join(NPZ_KEYS)}")
     try:
         with np.load(path, allow_pickle=False) as z:
             if not hasattr(z, 'files'): raise TypeError('a single array (.npy), not an archive of named arrays')

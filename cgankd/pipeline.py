@@ -4,12 +4,12 @@
 
 # %% ../nbs/10_pipeline.ipynb #e47dab24
 from __future__ import annotations
-import math, shutil, time
+import math, shutil, time, warnings, contextlib, os, sys
 from pathlib import Path
 import numpy as np
 import torch
-from .core import CgankdError, load_json, load_checkpoint, config_hash, inference_bf16, SEEDS
-from .config import make_config, section_rest, FEATURE_KEYS, EMBED_KEYS, PRESETS
+from .core import CgankdError, load_json, load_checkpoint, config_hash, inference_bf16, SEEDS, get_device, RunLock
+from .config import make_config, validate_config, section_rest, FEATURE_KEYS, EMBED_KEYS, PRESETS
 from .generators import generator_family
 from .tasks import RunEnv
 from .stages import Stage, trained_network
@@ -25,7 +25,7 @@ from .external import external_teacher, external_generator, student_builders, kd
 from .distributed import current as current_dist, is_main, save_checkpoint_main as save_checkpoint, save_json_main as save_json
 
 # %% auto #0
-__all__ = ['run']
+__all__ = ['check_run', 'recorded_warnings', 'run']
 
 # %% ../nbs/10_pipeline.ipynb #dfabca5e
 def _stage_teacher(x:RunEnv):
@@ -90,6 +90,10 @@ def _stage_bank(x:RunEnv, G, dr, teacher, keys):
     if is_main(): FakeBank(bdir, meta)  # rank 0 writes meta.json, then every rank opens the bank
     current_dist().barrier()
     bank = FakeBank(bdir, meta)
+    if is_main():  # a truncated, duplicated or altered shard is moved aside and written again (generation is deterministic)
+        for k, why in bank.repair().items():
+            warnings.warn(f"bank shard {bank.shard_path(k).name}: {why}; moved to {bdir/'corrupt'} and generated again")
+    current_dist().barrier()
     x.log(f"[bank] generating until every arm of the ablation holds {n_pg} fakes per {x.task.group_noun}")
     fill_bank(bank, G, dr, teacher, selections_done(n_pg, sc['rho'], bc['burn_in']), bc['max_samples'], progress=x.progress)
     return bank, n_pg
@@ -148,6 +152,42 @@ def _saved_selection(out:Path, name:str, meta:dict) -> Selection:
                           f"this run's bank has {meta.get('networks')}); save it again from the current bank")
     return sel
 
+# %% ../nbs/10_pipeline.ipynb #58cbe865
+def check_run(out:str|Path, # the run directory asked for
+              cfg:dict # the validated config
+             ) -> Path:
+    "Check the output folder, device, data and saved-selection name of a run before anything trains; returns `out` as a Path."
+    if out is None or str(out).strip() == '': raise CgankdError("--out is empty; name a run directory")
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise CgankdError(f"--out {out}: is a file, expected a run directory")
+    get_device(cfg['device'])
+    from cgankd.data import DATASETS  # (unknown names and unreadable files are reported by the data loader, before training)
+    d = str(cfg['data'])
+    if d not in DATASETS and Path(d).is_dir(): raise CgankdError(f"--data {d}: is a directory, expected an .npz file")
+    use = cfg['select']['use']
+    if use is not None and use not in ABLATION: Selection.load(out/'selections', use)  # names the saved ones when missing
+    return out
+
+def _warn_small_data(x:RunEnv):
+    n, k = x.ds.n_train, x.ds.num_classes
+    if n < 10 * (k or 5):
+        warnings.warn(f"the training set holds only {n} images" + (f" for {k} classes" if k else '') +
+                      "; the networks cannot learn much from it (results will be near chance)")
+
+_PKG = os.path.dirname(os.path.abspath(sys.modules[CgankdError.__module__].__file__))  # the cgankd package folder
+
+@contextlib.contextmanager
+def recorded_warnings():
+    "Within the block, warnings raised by cgankd code are shown as usual and also appended to the yielded list (as text)."
+    notes, show = [], warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter('default', UserWarning)  # each distinct warning once per run (entering resets the registries)
+        def _show(message, category, filename, lineno, file=None, line=None):
+            if os.path.abspath(filename).startswith(_PKG): notes.append(str(message))
+            show(message, category, filename, lineno, file, line)
+        warnings.showwarning = _show
+        yield notes
+
 # %% ../nbs/10_pipeline.ipynb #a7b0d949
 def run(out:str|Path, # run directory (created if missing)
         preset:str='default', # one of `cgankd.config.PRESETS`
@@ -159,21 +199,36 @@ def run(out:str|Path, # run directory (created if missing)
     "Run (or resume) the whole cGAN-KD pipeline in `out`; returns the report dict (also written to `out/report.json`)."
     cfg = make_config(preset, overrides)
     if students: cfg['student']['archs'] = list(students)
+    cfg = validate_config(cfg)  # every value, before anything is written or trained
     kd = check_kd_specs(cfg['student']['kd'], cfg['task'])  # fail before any training on a bad KD spec
     if cfg['student']['compare_kd'] and not kd: raise CgankdError("student.compare_kd needs KD methods in student.kd (e.g. --kd blkd)")
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = check_run(out, cfg)
+    lock = RunLock(out).acquire() if current_dist().main else None  # one writer per run directory (rank 0 holds it for the job)
+    box = {}
+    try:
+        with recorded_warnings() as notes: return _run(out, cfg, kd, progress, log, notes, box, teacher, students)
+    except KeyboardInterrupt:  # the time of the step that was cut short still counts towards the run's total
+        if 'env' in box: box['env'].clock('interrupted', box['env'].last_clock, config_hash(cfg))
+        raise
+    finally:
+        if lock is not None: lock.release()
+
+def _run(out:Path, cfg:dict, kd, progress, log, notes:list, box:dict, teacher=None, students=None):
     if not current_dist().main: progress, log = False, (lambda *a, **k: None)  # rank 0 speaks for the run
+    x = box['env'] = RunEnv(cfg, out, progress, log)  # reads the data: a bad data file fails here, before config.json is written
+    _warn_small_data(x)
     save_json(cfg, out/'config.json')
-    x = RunEnv(cfg, out, progress, log)
     save_json({'summary': x.task.report_data(x.ds.summary()), 'source': x.ds.source, 'notes': list(x.ds.notes),
                'sha256': x.ds.fingerprint()}, out/'data.json')  # what this run trains on (widgets check they see the same)
+    run_key = config_hash(cfg)  # timings of the steps that are not one keyed stage accumulate while the config stays the same
+    x.clock('interrupted', time.time(), run_key)  # time spent in steps cut short by Ctrl-C in earlier invocations (0 if none)
     builders, fps = student_builders(x, students)  # outside students, checked before anything trains
     t0 = time.time()
     teacher, st_t = external_teacher(x, teacher) if teacher is not None or cfg['teacher']['checkpoint'] else _stage_teacher(x)
-    x.clock('teacher', t0)
-    t0 = time.time(); G, cond, st_g = _stage_gan(x); x.clock('gan', t0)
-    t0 = time.time(); dr, st_d = _stage_dre(x, G, cond, st_g.key); x.clock('dre', t0)
-    t0 = time.time(); bank, n_pg = _stage_bank(x, G, dr, teacher, [st_t.key, st_g.key, st_d.key]); x.clock('bank', t0)
+    x.clock('teacher', t0, st_t.key)
+    t0 = time.time(); G, cond, st_g = _stage_gan(x); x.clock('gan', t0, st_g.key)
+    t0 = time.time(); dr, st_d = _stage_dre(x, G, cond, st_g.key); x.clock('dre', t0, st_d.key)
+    t0 = time.time(); bank, n_pg = _stage_bank(x, G, dr, teacher, [st_t.key, st_g.key, st_d.key]); x.clock('bank', t0, config_hash(bank.meta))
 
     t0, sc = time.time(), cfg['select']
     table = bank.table()
@@ -183,8 +238,8 @@ def run(out:str|Path, # run directory (created if missing)
         for s in sels.values(): s.save(out/'selections')
     method = ABLATION[3] if sc['replace'] else ABLATION[2]
     used = _saved_selection(out, sc['use'], bank.meta) if sc['use'] else None  # e.g. saved by a widget's Apply
-    x.clock('selection', t0)
-    t0 = time.time(); ev, st_e = _stage_eval(x); diagnostics = _diagnostics(x, ev, bank, sels); x.clock('diagnostics', t0)
+    x.clock('selection', t0, run_key)
+    t0 = time.time(); ev, st_e = _stage_eval(x); diagnostics = _diagnostics(x, ev, bank, sels); x.clock('diagnostics', t0, run_key)
 
     stc = cfg['student']
     def student_deps(arch, sel, kd):
@@ -233,7 +288,7 @@ def run(out:str|Path, # run directory (created if missing)
     for s in students if kd else []:  # KD alone (real data) when comparing, and cGAN-KD + KD
         if stc['compare_kd']: s['kd'] = train_student(s['arch'], None, kd)
         s['cgankd+kd'] = train_student(s['arch'], final, kd, saved=saved)
-    x.clock('students', t0)
+    x.clock('students', t0, run_key)
     def per_image(arch, folder): return load_checkpoint(out/'students'/arch/folder/'test_per_image.pt')['per_image'].numpy()
     final_folder = f'selection_{final.name}' if saved else final.name.replace('+', '_')
     effect = paired_bootstrap(per_image(archs[0], final_folder), per_image(archs[0], 'nokd'), seed=x.seed)  # cGAN-KD - NOKD
@@ -243,8 +298,9 @@ def run(out:str|Path, # run directory (created if missing)
         'teacher': st_t.result, 'students': students, 'ablation': ablation, 'method': method,
         'bank': {'generated': len(table['index']), 'accepted_subsampling': int(sels['subsampling'].stats['accepted']),
                  'kept_filtering': len(sels['subsampling+filtering']),
-                 'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed'])},
-        'notes': list(x.ds.notes), 'timings_s': x.timings, 'dre_check': st_d.result.get('check'),
+                 'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed']),
+                 'used_by_students': len(final)},  # the fakes each cGAN-KD student trained on (the selection below)
+        'notes': list(dict.fromkeys([*x.ds.notes, *notes])), 'timings_s': x.timings, 'dre_check': st_d.result.get('check'),
         'eval': st_e.result, 'diagnostics': diagnostics,
         'effect': {'arch': archs[0], 'variant': final.name, 'higher_is_better': x.task.metric_name != 'mae', **effect},
         'error_bound': error_bound_terms({a: {**diagnostics[a], 'student': ablation[a]} for a in ABLATION},
@@ -259,7 +315,7 @@ def run(out:str|Path, # run directory (created if missing)
     if kd: report['kd'] = {'label': kd_label(kd), 'methods': [[n, kd_defaults(n)['weight'] if w is None else w] + ([hp] if hp else []) for n, w, hp in kd]}
     t0 = time.time()
     if is_main(): write_html_report(report, out/'report.html', bank=bank, selections=sels, real=x.ds)
-    x.clock('report', t0)
+    x.clock('report', t0, run_key)
     report['timings_s']['total'] = round(sum(v for k, v in x.timings.items() if k != 'total'), 2)
     save_json(report, out/'report.json')
     return report

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from .core import Registry, CgankdError, get_device, SEEDS
+from .core import Registry, CgankdError, get_device, SEEDS, load_json, save_json
 from .config import section_part, FEATURE_KEYS, EMBED_KEYS
 from .data import ImageSet, load_dataset, fit_to_sizes
 from .models import create_model, predict, accuracy, mae
@@ -45,7 +45,10 @@ class RunEnv:
         self.task = TASKS.create(cfg['task'], self.ds)
         self.data_id = {'source': self.ds.source, 'summary': self.ds.summary(), 'task': cfg['task'], 'label_range': self.ds.label_range}
         if cfg.get('model_kw'): self.data_id['model_kw'] = cfg['model_kw']  # every stage's networks depend on it
-        self.timings = {}
+        self.timings = {} # seconds per step, summed over every invocation on this directory (see `clock`)
+        self._tpath = self.out/'timings.json'
+        self._trec = load_json(self._tpath) if self._tpath.exists() else {}
+        self.last_clock = time.time() # when `clock` was last called (an interrupted step's time counts from here)
 
     def model(self, name:str, **kw) -> nn.Module:
         "Registry model `name` sized for the data and task, with the config's `model_kw`, on the run's device."
@@ -62,9 +65,15 @@ class RunEnv:
                                 fakes=fakes, fake_fraction=fake_fraction, task=self.task.name, augment=augment, kd=kd,
                                 ckpt=st.dir/ckpt, key=st.key, every=self.every, desc=name, progress=self.progress)
 
-    def clock(self, name:str, t0:float):
-        "Add the time since `t0` to the timing of `name`."
-        self.timings[name] = round(self.timings.get(name, 0) + time.time() - t0, 2)
+    def clock(self, name:str, t0:float, key:str|None=None):
+        "Add the time since `t0` to `name`'s timing, kept in `out/timings.json` so a resumed run counts every invocation; a new `key` (the step's settings) starts from 0."
+        rec = self._trec.get(name)
+        if rec is None or rec.get('key') != key: rec = {'key': key, 's': 0.0}
+        rec['s'] += time.time() - t0
+        self._trec[name] = rec
+        self.timings[name] = round(rec['s'], 2)
+        self.last_clock = time.time()
+        if current_dist().main: save_json(self._trec, self._tpath)
 
 # %% ../nbs/07c_tasks.ipynb #5fe11aaf
 TASKS = Registry('task')

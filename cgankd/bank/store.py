@@ -4,17 +4,31 @@
 
 # %% ../../nbs/05a_bank.store.ipynb #f1446bea
 from __future__ import annotations
-import copy, io, math, re
+import copy, io, math, re, hashlib, time, zipfile
 from pathlib import Path
 import numpy as np
 import torch
 from ..core import CgankdError, atomic_write_bytes, save_json, load_json, step_seed
 
 # %% auto #0
-__all__ = ['TABLE_FIELDS', 'FakeBank', 'counter_normals', 'bank_meta', 'group_labels']
+__all__ = ['TABLE_FIELDS', 'ShardError', 'FakeBank', 'counter_normals', 'bank_meta', 'group_labels']
 
 # %% ../../nbs/05a_bank.store.ipynb #2c0b9caa
 TABLE_FIELDS = ('index', 'group', 'label', 'log_ratio', 'teacher_pred', 'teacher_loss')
+
+class ShardError(CgankdError):
+    "A bank shard that fails its checks; the message names the file and what is wrong."
+    def __init__(self, path, why):
+        self.path, self.why = Path(path), why
+        super().__init__(f"{path}: corrupt bank shard: {why}; a run moves it aside and generates it again")
+
+def _content_sha(arrays:dict) -> str:
+    "SHA-256 over the images and table fields (name, dtype, shape and bytes of each, in a fixed order)."
+    h = hashlib.sha256()
+    for f in ('images',) + TABLE_FIELDS:
+        a = np.ascontiguousarray(arrays[f])
+        h.update(f"{f}|{a.dtype.str}|{a.shape}|".encode()); h.update(a.tobytes())
+    return h.hexdigest()
 
 class FakeBank:
     "A folder of atomically written shards of generated samples (`images` + `TABLE_FIELDS`) and a `meta.json`."
@@ -60,10 +74,45 @@ class FakeBank:
     def __len__(self): return sum(len(self._load(k)['index']) for k in self.prefix())
 
     def write_shard(self, k:int, arrays:dict):
-        "Write shard `k` atomically; `arrays` holds `images` and every field of `TABLE_FIELDS`."
+        "Write shard `k` atomically; `arrays` holds `images` and every field of `TABLE_FIELDS`. The shard records its index, row count and a checksum of its content."
         missing = [f for f in ('images',) + TABLE_FIELDS if f not in arrays]
         if missing: raise CgankdError(f"shard {k}: missing fields {missing}")
-        buf = io.BytesIO(); np.savez(buf, **arrays); atomic_write_bytes(self.shard_path(k), buf.getvalue())
+        arrays = {f: np.asarray(arrays[f]) for f in ('images',) + TABLE_FIELDS}
+        extra = {'shard': np.array([k, len(arrays['index'])], np.int64), 'sha256': np.array(_content_sha(arrays))}
+        buf = io.BytesIO(); np.savez(buf, **arrays, **extra); atomic_write_bytes(self.shard_path(k), buf.getvalue())
+
+    def _read(self, k:int, fields=('images',) + TABLE_FIELDS) -> dict:
+        "Shard `k`'s arrays after checking it: readable, its own index and row count, indices `k * shard_size + 0..n-1`, checksum."
+        p = self.shard_path(k)
+        try:
+            with np.load(p, allow_pickle=False) as z: a = {f: z[f] for f in ('images',) + TABLE_FIELDS + ('shard', 'sha256')}
+        except FileNotFoundError: raise
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
+            raise ShardError(p, f"unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        S, (kk, n) = self.shard_size, (int(v) for v in a['shard'])
+        if kk != k: raise ShardError(p, f"holds shard {kk}, not {k} (a copy of another shard?)")
+        if any(len(a[f]) != n for f in ('images',) + TABLE_FIELDS) or not 0 < n <= S: raise ShardError(p, f"row counts disagree with its record ({n})")
+        if not np.array_equal(a['index'], np.arange(k * S, k * S + n)): raise ShardError(p, f"indices are not {k * S}..{k * S + n - 1}")
+        if _content_sha(a) != str(a['sha256']): raise ShardError(p, "content checksum mismatch (bytes changed after it was written)")
+        return {f: a[f] for f in fields}
+
+    def verify(self) -> dict[int, str]:
+        "Check every shard on disk: {shard index: what is wrong} for the bad ones (empty when all are sound)."
+        bad = {}
+        for k in self.view(10**9).shards():
+            try: self._read(k)
+            except FileNotFoundError: pass
+            except ShardError as e: bad[k] = e.why
+        return bad
+
+    def repair(self) -> dict[int, str]:
+        "Move every bad shard into `corrupt/` (kept for inspection) so that generation, being deterministic, writes it again; returns `verify()`'s findings."
+        bad = self.verify()
+        for k in bad:
+            (self.root/'corrupt').mkdir(exist_ok=True)
+            self.shard_path(k).replace(self.root/'corrupt'/f"{self.shard_path(k).name}.{time.strftime('%Y%m%d-%H%M%S')}")
+            self._cache.pop(k, None)
+        return bad
 
     def trim(self, n:int) -> list[int]:
         "Delete the shards with index >= `n` (extra shards written past the stopping point by other ranks); returns them."
@@ -72,8 +121,7 @@ class FakeBank:
         return gone
 
     def _load(self, k:int) -> dict:
-        if k not in self._cache:
-            with np.load(self.shard_path(k)) as z: self._cache[k] = {f: z[f] for f in TABLE_FIELDS}
+        if k not in self._cache: self._cache[k] = self._read(k, TABLE_FIELDS)  # verified once, with its images
         return self._cache[k]
 
     def table(self) -> dict[str, np.ndarray]:
@@ -94,7 +142,7 @@ class FakeBank:
             m = ks == k
             if not self.shard_path(int(k)).exists():
                 raise CgankdError(f"{self.shard_path(int(k))}: shard missing (indices {indices[m][:3].tolist()}...); the bank holds shards {self.prefix()[-1:] and f'0..{self.prefix()[-1]}' or 'none'}")
-            with np.load(self.shard_path(int(k))) as z: out[m] = z['images'][indices[m] - k * self.shard_size]
+            out[m] = self._read(int(k), ('images',))['images'][indices[m] - k * self.shard_size]
         return out
 
 # %% ../../nbs/05a_bank.store.ipynb #c70e1800
