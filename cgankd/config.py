@@ -33,7 +33,8 @@ DEFAULTS = {
             'steps': 1500, 'batch_size': 128, 'lr': 1e-3, 'lam': 0.01, 'dropout': 0.5,
             'augment': 'affine', # real and fake batches augmented alike at every ratio step, features per step (None: a fixed table of real features)
             'holdout': 0.2, # share of the training images the DRE does not fit: validation (early stopping) and the calibration check
-            'val_every': 100}, # ratio-model validation interval (steps); the weights with the lowest validation loss are kept
+            'val_every': 100, # ratio-model validation interval (steps); the weights with the lowest validation loss are kept
+            'val_fakes': 10}, # fixed validation fakes per held-out real image
     'bank': {'n_fake': 10000, 'burn_in': 200, 'max_samples': 200000, 'shard_size': 5000},
     'eval': {'arch': 'cnn_medium', 'steps': 800, 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4, 'augment': 'affine',
              'max_fakes': 2000}, # the evaluation network that judges fake quality (not the teacher, not the DRE's); fakes scored per arm

@@ -66,7 +66,7 @@ def _stage_dre(x:RunEnv, G, cond, gan_key):
     imgs, y = x.ds.images, x.task.y
     def fit(ratio, st):
         train_ratio(ratio, fnet, G, imgs[~held], y[~held], dc['steps'], dc['batch_size'], dc['lr'], dc['lam'], x.seed,
-                    augment=dc['augment'], val=(imgs[held], y[held]) if held.any() else None, val_every=dc['val_every'],
+                    augment=dc['augment'], val=(imgs[held], y[held]) if held.any() else None, val_every=dc['val_every'], val_fakes=dc['val_fakes'],
                     ckpt=st.dir/'ckpt.pt', key=st.key, every=x.every, progress=x.progress)
         res = {'feature_arch': dc['feature_arch'], 'best_step': ratio.best_step, 'n_fit': int((~held).sum()), 'n_held_out': int(held.sum())}
         if held.any():  # the perfect-generator check on the held-out reals (see `cgankd.dre.calibration_check`)

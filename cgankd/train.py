@@ -192,6 +192,7 @@ def train_ratio(ratio:RatioMLP, # ratio model to train
                 augment:str|None=None, # augment real and fake batches alike at every step, features per step (None: a fixed table of real features)
                 val:tuple|None=None, # (uint8 images, labels) of held-out reals: keep the weights with the lowest validation cSP loss
                 val_every:int=100, # validation interval in steps
+                val_fakes:int=10, # fixed validation fakes per held-out real (fakes are free; fewer makes the validation loss too noisy to stop on)
                 ckpt=None, key:str='', every:int=200, progress:bool=True):
     "Fit the conditional density-ratio model with the penalised cSP loss; returns it in eval mode (with `val_history` and `best_step` when validated)."
     dev = next(ratio.parameters()).device
@@ -202,16 +203,17 @@ def train_ratio(ratio:RatioMLP, # ratio model to train
     opt = torch.optim.Adam([p for p in ratio.parameters() if p.requires_grad], lr=lr, betas=(0.5, 0.999))  # a frozen y2h stays frozen
     dist = current(); net = dist.wrap(ratio)
     best, hist = _Best(), []
-    if val is not None:  # fixed validation fakes: one per held-out real, at its label, from their own random stream
+    if val is not None:  # fixed validation fakes: `val_fakes` per held-out real, at its label, from their own random stream
         xv, yv = torch.as_tensor(val[0]), torch.as_tensor(val[1]).to(dev)
+        yf = yv.repeat_interleave(val_fakes)
         with torch.no_grad():
-            zv = torch.randn(len(yv), G.dim_z, generator=torch_generator(seed, 32)).to(dev)
+            zv = torch.randn(len(yf), G.dim_z, generator=torch_generator(seed, 32)).to(dev)
             fv_r = predict(feature_net, xv, features=True).to(dev)
-            fv_f = feature_net.features(to_float(to_uint8(G(zv, yv))))
+            fv_f = torch.cat([feature_net.features(to_float(to_uint8(G(zv[i:i + 512], yf[i:i + 512])))) for i in range(0, len(yf), 512)])
 
     def validate(step):
         ratio.eval()
-        with torch.no_grad(): v = float(csp_loss(ratio(fv_r, yv), ratio(fv_f, yv), lam))
+        with torch.no_grad(): v = float(csp_loss(ratio(fv_r, yv), ratio(fv_f, yf), lam))
         hist.append((step, v))
         if v < best.loss: best.loss, best.step, best.state = v, step, copy.deepcopy(ratio.state_dict())
 
