@@ -116,10 +116,15 @@ def _facts_html(report, run_dir) -> str:
            f"<h3>Environment</h3><table class='fk'>{kv({**_versions(), 'device': _device(report, cfg)})}</table>"]
     if cfg is not None: out.append(f"<details><summary>Resolved config (config.json)</summary><pre>{_e(to_json(cfg))}</pre></details>")
     if data.get('sha256'): out.append(f"<details><summary>Data fingerprints (sha256)</summary><pre>{_e(to_json(data['sha256']))}</pre></details>")
-    out.append(f"<details><summary>report.json</summary><pre>{_e(to_json({k: v for k, v in report.items() if k != 'timings_s'}))}</pre></details>")
+    out.append("<p>Every number on this page is in <code>report.json</code> next to it.</p>")
     return ''.join(out)
 
 # %% ../../nbs/08d_report.page.ipynb #22c6cc9f
+def _per_cell(shape):
+    "Fakes per table cell: fewer for larger images, so that the default runs' pages stay under 5 MB (plotly.js is 4.8 MB)."
+    n = int(np.prod(shape))
+    return 3 if n <= 64 else 2 if n <= 1024 else 1
+
 def _kept_selection(name, selections, run_dir):
     if selections and name in selections: return selections[name]
     if run_dir is not None and (Path(run_dir)/'selections'/f'{name}.npz').exists():
@@ -138,7 +143,7 @@ def report_sections(report:dict, # the report dict written to report.json
                     selections:dict|None=None, # name -> `Selection` (the ablation arms)
                     real=None, # the `ImageSet` trained on
                     run_dir=None, # the run directory (per-image scores, saved selections, config.json, data.json)
-                    per_cell:int=3 # fakes per arm and row in the image tables
+                    per_cell:int|None=None # fakes per arm and row in the image tables (None: 3, 2 or 1 by image size)
                    ) -> list:
     "The report's sections in page order: (heading, [HTML strings and plotly figures])."
     ivs = score_intervals(report, run_dir)
@@ -159,6 +164,7 @@ def report_sections(report:dict, # the report dict written to report.json
     if report.get('error_bound'): diag += [_bound_table_html(report), bound_figure(report)]
     secs = [('Results', res), ('Diagnostics', diag)]
     if bank is not None and selections:
+        if per_cell is None: per_cell = _per_cell(bank.meta['image_shape'])
         arms = {a: selections[a] for a in ARMS if a in selections}
         colours = {a: arm_colour(a) for a in selections}
         kept = _kept_selection(report.get('selection', {}).get('name', 'subsampling+filtering'), selections, run_dir)
