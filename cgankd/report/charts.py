@@ -127,9 +127,10 @@ def log_ratio_figure(table:dict, # `FakeBank.table()`
     rest = lr[~at]
     edges = np.histogram_bin_edges(rest if len(rest) else np.zeros(1), bins)
     mid, w = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
-    fig = go.Figure()
+    fig, tot = go.Figure(), np.histogram(rest, edges)[0] if len(rest) else np.zeros(bins, int)
     for m, name, col in [(~acc & ~at, 'not accepted by cDR-RS', '#bbbbbb'), (acc & ~at, 'accepted by cDR-RS', arm_colour('subsampling'))]:
         fig.add_trace(go.Bar(x=mid, y=np.histogram(lr[m], edges)[0], width=w, name=name, marker_color=col))
+    if tot.sum() and tot.max() > 0.5 * tot.sum(): fig.update_yaxes(type='log', title_text='fakes (log scale: one bin holds most)')
     fig.update_layout(barmode='stack', title='Log density ratio of the generated fakes' + (f' ({int(at.sum())} at the floor, not drawn)' if at.any() else ''),
                       xaxis_title='log r(x|y)', yaxis_title='fakes', height=350, margin=dict(l=50, r=20, t=60, b=50))
     return fig, int(at.sum()), int(len(lr))
