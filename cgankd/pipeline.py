@@ -301,7 +301,7 @@ def _run(out:Path, cfg:dict, kd, progress, log, notes:list, box:dict, teacher=No
                  'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed']),
                  'used_by_students': len(final)},  # the fakes each cGAN-KD student trained on (the selection below)
         'notes': list(dict.fromkeys([*x.ds.notes, *notes])), 'timings_s': x.timings, 'dre_check': st_d.result.get('check'),
-        'eval': st_e.result, 'diagnostics': diagnostics,
+        'eval': st_e.result, 'diagnostics': diagnostics, 'device': str(x.dev),
         'effect': {'arch': archs[0], 'variant': final.name, 'higher_is_better': x.task.metric_name != 'mae', **effect},
         'error_bound': error_bound_terms({a: {**diagnostics[a], 'student': ablation[a]} for a in ABLATION},
                                          x.task.error(st_t.result['test_metric'])),

@@ -7,44 +7,14 @@ from __future__ import annotations
 import base64, html, io
 import numpy as np
 from .view import RunView
+from ..report.images import png_b64, grid_html, _MARK  # shared with the report, which sits below the widgets
+
+_all_ = ['png_b64', 'grid_html']
 
 # %% auto #0
-__all__ = ['png_b64', 'grid_html', 'fakes_html']
+__all__ = ['fakes_html', 'png_b64', 'grid_html']
 
 # %% ../../nbs/09b_widgets.html.ipynb #162e281a
-def png_b64(img:np.ndarray, # uint8 C x H x W
-            px:int=48 # rendered side (nearest-neighbour upscaling)
-           ) -> str:
-    "A base64 PNG of one image, upscaled so that small fakes stay readable."
-    from PIL import Image
-    a = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
-    im = Image.fromarray(np.ascontiguousarray(a))
-    s = max(1, px // max(a.shape[:2]))
-    if s > 1: im = im.resize((a.shape[1] * s, a.shape[0] * s), Image.NEAREST)
-    buf = io.BytesIO(); im.save(buf, format='PNG')
-    return base64.b64encode(buf.getvalue()).decode()
-
-_MARK = {'kept': '#2ca02c', 'dropped': '#d62728', None: '#cccccc'}
-
-def grid_html(images:np.ndarray, # uint8 N x C x H x W
-              captions:list|None=None, # text under each image
-              titles:list|None=None, # hover text of each image
-              marks:list|None=None, # 'kept', 'dropped' or None per image (border colour)
-              title:str='', # heading
-              px:int=48 # image side
-             ) -> str:
-    "An HTML grid of images with captions, hover text and kept/dropped borders."
-    cells = []
-    for i, im in enumerate(images):
-        m = marks[i] if marks else None
-        cap = html.escape(str(captions[i])) if captions else ''
-        tip = html.escape(str(titles[i]), quote=True) if titles else ''
-        cells.append(f'<div style="display:inline-block;margin:2px;text-align:center;font:10px monospace;width:{px + 16}px" title="{tip}">'
-                     f'<img src="data:image/png;base64,{png_b64(im, px)}" style="width:{px}px;height:{px}px;image-rendering:pixelated;'
-                     f'border:3px solid {_MARK[m]}"/><br>{cap}</div>')
-    head = f'<div style="font-weight:bold;margin:4px 0">{html.escape(title)}</div>' if title else ''
-    return head + ('<div>' + ''.join(cells) + '</div>' if cells else '<div><i>none</i></div>')
-
 def _fmt(v): return f"{float(v):.3g}"
 
 def _captions(view, rows):
