@@ -1,13 +1,13 @@
 """Write the benchmark summary the Results page reads: every finished run under ROOT/*/seed*/ (the run directories
 `bench/digits_seeds.py --out ROOT/cls` and `--task regression --out ROOT/reg` leave), read by
-`cgankd.results.collect_results`, into a JSON file committed with the docs (default `bench/results/digits_default.json`).
+`cgankd.bench_results.collect_results`, into a JSON file committed with the docs (default `bench/results/digits_default.json`).
 Also prints the tables as the page shows them.
 
     python bench/write_results.py [--root /work/bench_runs] [--out bench/results/digits_default.json]
 """
 import argparse, json, time
 from pathlib import Path
-from cgankd.results import collect_results, results_markdown
+from cgankd.bench_results import collect_results, results_markdown
 
 p = argparse.ArgumentParser()
 p.add_argument('--root', default='bench/runs', help='folder holding one folder per benchmark, each with seed*/ run directories')
