@@ -16,8 +16,8 @@ from cgankd.core import to_float
 from cgankd.dre import LOG_EPS
 
 # a GAN good enough to make digit-like fakes, and the DRE at reduced but realistic schedules (2 CPU cores, ~2 minutes)
-BASE = {'teacher': {'steps': 20}, 'gan': {'steps': 400, 'g_ch': 32, 'd_ch': 32, 'ema_start': 100},
-        'dre': {'feature_steps': 500, 'steps': 900}, 'checkpoint_every': 100000}
+BASE = {'teacher': {'steps': 20}, 'gan': {'steps': 300, 'g_ch': 32, 'd_ch': 32, 'ema_start': 100},
+        'dre': {'feature_steps': 400, 'steps': 700}, 'checkpoint_every': 100000}
 OLD = {'dre': {'feature_augment': None, 'augment': None, 'holdout': 0.0}}  # the fixed-table recipe
 
 def perfect_generator_check(out, over):
