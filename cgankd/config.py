@@ -72,7 +72,7 @@ SMOKE = {'checkpoint_every': 20,
          'teacher': {'steps': 60}, 'gan': {'steps': 60, 'g_ch': 16, 'd_ch': 16, 'ema_start': 10},
          'dre': {'feature_steps': 40, 'steps': 60}, 'eval': {'steps': 40, 'max_fakes': 300}, 'bank': {'n_fake': 200, 'burn_in': 20, 'shard_size': 1000, 'max_samples': 30000},
          'student': {'steps': 60}}
-SMOKE_TASK = {'classification': {}, 'regression': {'gan': {'embed_steps': 40, 'y2h_steps': 100}, 'bank': {'n_grid': 20, 'burn_in': 5}}}
+SMOKE_TASK = {'classification': {}, 'regression': {'gan': {'embed_steps': 40, 'y2h_steps': 100}, 'bank': {'n_grid': 20, 'burn_in': 5, 'max_samples': 80000}}}
 
 PRESETS = ('default', 'smoke') # named starting points of a config
 FREE_KEYS = ('model_kw',) # config sections whose keys are not fixed in advance

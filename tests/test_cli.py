@@ -130,7 +130,7 @@ def test_kill_every_stage_and_resume_equals_uninterrupted(tmp_path, task):
     # (stage line printed, what must be on disk before the signal, signal, the stage's training checkpoint)
     plan = [('[teacher] training', st('teacher', 'ckpt.pt'), signal.SIGKILL if task == 'classification' else signal.SIGINT),
             ('[gan] training', st('gan', 'ckpt.pt'), signal.SIGKILL),
-            ('[dre] feature network', st('dre', 'ckpt.pt'), signal.SIGINT if task == 'classification' else signal.SIGKILL),
+            ('[dre] training ratio model', st('dre', 'ckpt.pt'), signal.SIGINT if task == 'classification' else signal.SIGKILL),
             ('[bank] generating', None, signal.SIGKILL),
             ('[student] cnn_small / subsampling ', st(*stu.split('/'), 'ckpt.pt'), signal.SIGKILL)]
     watch, prev = None, None

@@ -33,9 +33,9 @@ def assert_same_bank(a, b):
             for f in za.files: np.testing.assert_array_equal(za[f], zb[f], err_msg=f'{s}:{f}')
 
 def copy_networks(src, dst, extra=()):
-    "A run directory holding only `src`'s trained networks (teacher, GAN, DRE stages) and the `extra` folders."
+    "A run directory holding only `src`'s trained networks (teacher, GAN, DRE and evaluation stages) and the `extra` folders."
     dst.mkdir()
-    for d in ('teacher', 'gan', 'dre', *extra): shutil.copytree(src/d, dst/d)
+    for d in ('teacher', 'gan', 'dre', 'eval', *extra): shutil.copytree(src/d, dst/d)
     return dst
 
 @pytest.fixture(scope='module')
@@ -67,7 +67,7 @@ def test_two_process_bank_equals_single_process_bank(ddp_run, tmp_path):
 
 def test_killed_generation_resumes_to_the_same_bank(ddp_run, tmp_path):
     out, _ = ddp_run
-    big = [*ARGS, '--set', 'bank.n_fake=3000', '--set', 'bank.max_samples=6000', '--set', 'student.steps=2']
+    big = [*ARGS, '--set', 'bank.n_fake=500', '--set', 'bank.max_samples=60000', '--set', 'student.steps=2']
     ref = copy_networks(out, tmp_path/'ref')
     run_cli('run', '--out', ref, *big)
     killed = copy_networks(out, tmp_path/'killed')

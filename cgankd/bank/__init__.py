@@ -6,7 +6,7 @@
 __all__ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'ShardError', 'counter_normals', 'bank_meta', 'group_labels', 'teacher_scores',
            'cpu_bf16', 'inference_bf16', 'prepare_for_inference', 'score_batch', 'generate_shard', 'fill_bank',
            'rejection_sample', 'rs_done', 'rho_filter', 'Selection', 'make_selection', 'first_per_group',
-           'standard_selections']
+           'standard_selections', 'selections_done']
 
 # %% ../../nbs/05_bank.ipynb #4164d839
 from .store import *
@@ -21,4 +21,4 @@ from ..core import cpu_bf16, inference_bf16  # the precision rule (in core), whe
 _all_ = ['TABLE_FIELDS', 'ABLATION', 'FakeBank', 'ShardError', 'counter_normals', 'bank_meta', 'group_labels',
          'teacher_scores', 'cpu_bf16', 'inference_bf16', 'prepare_for_inference', 'score_batch', 'generate_shard',
          'fill_bank', 'rejection_sample', 'rs_done', 'rho_filter', 'Selection', 'make_selection',
-         'first_per_group', 'standard_selections']
+         'first_per_group', 'standard_selections', 'selections_done']

@@ -78,7 +78,7 @@ def thumbs_html(images:np.ndarray, # uint8 N x C x H x W
     return ''.join(out) or '<i>none</i>'
 
 # %% ../../nbs/08b_report.images.ipynb #1980b195
-def _v(x, task): return str(int(x)) if task == 'classification' else f"{float(x):.3g}"
+def _label_text(x, task): return str(int(x)) if task == 'classification' else f"{float(x):.3g}"
 
 def shown_groups(meta:dict, # the bank's meta
                  k:int=10 # at most this many rows
@@ -105,7 +105,7 @@ def real_of_label(real, # the `ImageSet` trained on (`images`, `labels`)
 def fake_cells(bank, table:dict, rows:np.ndarray, labels, colour=None) -> str:
     "`thumbs_html` of fakes at table rows `rows`, with the labels they train on, the teacher's prediction and log r under each."
     task = bank.meta['task']
-    cap = [f"{_v(l, task)}/{_v(table['teacher_pred'][r], task)}<br>{table['log_ratio'][r]:.1f}" for r, l in zip(rows, labels)]
+    cap = [f"{_label_text(l, task)}/{_label_text(table['teacher_pred'][r], task)}<br>{table['log_ratio'][r]:.1f}" for r, l in zip(rows, labels)]
     tip = [f"index {int(table['index'][r])}, teacher loss {float(table['teacher_loss'][r]):.3g}" for r in rows]  # (short: the page's size)
     return thumbs_html(bank.images(table['index'][rows]), cap, tip, colour)
 
@@ -125,10 +125,10 @@ def arms_html(bank, # the run's `FakeBank`
     body = []
     for g in gs:
         val = group_value(meta, g)
-        cells = [f'<td>{_v(val, task)}</td>']
+        cells = [f'<td>{_label_text(val, task)}</td>']
         if real is not None:
             ri = real_of_label(real, val, n, task)
-            cells.append('<td>' + thumbs_html(real.images[ri], [_v(real.labels[i], task) for i in ri]) + '</td>')
+            cells.append('<td>' + thumbs_html(real.images[ri], [_label_text(real.labels[i], task) for i in ri]) + '</td>')
         for a, s in selections.items():
             pos = np.searchsorted(t['index'], s.indices)
             m = np.flatnonzero(t['group'][pos] == g)[:n]
@@ -166,7 +166,7 @@ def dropped_kept_html(bank, kept, colours:dict|None=None, n:int=4, k:int=10) -> 
     t, task, colours = bank.table(), bank.meta['task'], colours or {}
     dk = dropped_kept(bank, kept, n, k)
     lab = dict(zip(kept.indices.tolist(), np.asarray(kept.labels).tolist()))
-    body = ''.join(f'<tr><td>{_v(group_value(bank.meta, g), task)}</td><td>{fake_cells(bank, t, d, t["label"][d], _MARK["dropped"])}</td>'
+    body = ''.join(f'<tr><td>{_label_text(group_value(bank.meta, g), task)}</td><td>{fake_cells(bank, t, d, t["label"][d], _MARK["dropped"])}</td>'
                    f'<td>{fake_cells(bank, t, q, [lab[int(i)] for i in t["index"][q]], colours.get(kept.name, _MARK["kept"]))}</td></tr>'
                    for g, (d, q) in dk['rows'].items())
     what = 'class' if task == 'classification' else 'label value'
