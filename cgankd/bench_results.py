@@ -75,7 +75,7 @@ def results_markdown(summary:dict # what `collect_results` returns (or the JSON 
         rows = {a: [t for r in runs for t in r['error_bound'] if t['arm'] == a] for a in ARMS}
         if any(rows.values()):
             out.append("Error-bound terms per arm (means over seeds):\n")
-            out += [f"| arm | KID (fake vs real) | teacher disagrees with the fake's label (%) | student test {m} |", '|---|---|---|---|']
+            out += [f"| arm | KID (fake vs real) | evaluation network disagrees with the fake's label (%) | student test {m} |", '|---|---|---|---|']
             for a, ts in rows.items():
                 if ts: out.append(f"| {a} | {_f(_mean([t.get('kid') for t in ts]), 3)} | {_f(_mean([t.get('label_disagreement') for t in ts]), 1)} | "
                                   f"{_f(_mean([t.get('student') for t in ts]))} |")
