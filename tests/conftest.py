@@ -4,9 +4,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# one thread per process: results are bit-identical across the runs a test compares (and the suite's processes share 2 cores)
+CLI_ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+
 def run_cli(*args, check=True, timeout=600):
     "Run the real `cgankd` console script in a subprocess."
-    p = subprocess.run([sys.executable, '-m', 'cgankd.cli', *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    p = subprocess.run([sys.executable, '-m', 'cgankd.cli', *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                       env=CLI_ENV)
     if check and p.returncode != 0: raise AssertionError(f"cgankd {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
 
