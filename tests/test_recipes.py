@@ -36,7 +36,7 @@ EXPECT = {'cifar100': ('classification', 'biggan32', [3, 32, 32]), 'imagenet100'
 def test_recipe_smoke(name, tmp_path):
     data, out = tmp_path/'data', tmp_path/'run'
     data.mkdir(); WRITERS[name](data, np.random.default_rng(0))
-    p = run_cli('run', '--recipe', name, '--data-root', data, '--smoke', '--out', out, '--quiet')
+    p = run_cli('run', '--recipe', name, '--data-root', data, '--smoke', '--out', out, '--quiet', timeout=1500)
     rep, cfg = json.loads((out/'report.json').read_text()), json.loads((out/'config.json').read_text())
     task, gan, shape = EXPECT[name]
     assert rep['task'] == task and rep['metric'] == ('accuracy' if task == 'classification' else 'mae')

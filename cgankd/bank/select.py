@@ -147,8 +147,11 @@ def _arms(table, n_per_group, rho, meta, burn_in):
     _, thr = rho_filter(table, burn, rho, K if meta['task'] == 'classification' else None)
     q = np.array([thr.get(c, thr.get('all', -np.inf)) for c in range(K)]) if thr else np.full(K, -np.inf)
     ok = loss <= q[grp]
-    un = first_per_group(table, n_per_group, K)
-    return un, _per_group_first(acc, grp, n_per_group, K), _per_group_first(acc[ok], grp[ok], n_per_group, K), thr, rs_stats
+    arms = [first_per_group(table, n_per_group, K), _per_group_first(acc, grp, n_per_group, K), _per_group_first(acc[ok], grp[ok], n_per_group, K)]
+    gs = [table['group'][np.searchsorted(table['index'], a)] for a in arms]
+    m = np.min([np.bincount(g, minlength=K) for g in gs], axis=0)  # a group short in one arm is cut to that count in every arm
+    un, rs, kept = [np.sort(np.concatenate([a[g == c][:m[c]] for c in range(K)])) if len(a) else a for a, g in zip(arms, gs)]
+    return un, rs, kept, thr, rs_stats
 
 def standard_selections(table:dict, # `FakeBank.table()`
                         n_per_group:int, # processed fakes per group (every arm)
