@@ -22,6 +22,7 @@ DEFAULTS = {
     'seed': 0,
     'device': 'auto',
     'checkpoint_every': 200,
+    'tensorboard': False, # write TensorBoard event files to OUT/tensorboard: every training loop's losses, each stage's results
     'teacher': {'arch': 'cnn_large', 'steps': 1200, 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4, 'augment': 'affine',
                 'checkpoint': None}, # a trained teacher's weights for `arch` (--teacher PATH): evaluated, never trained
     'gan': {'name': 'biggan', 'dim_z': 64, 'g_ch': 64, 'd_ch': 64, 'shared_dim': 32, 'steps': 1000, 'batch_size': 64,
@@ -166,7 +167,7 @@ def dump_config(cfg:dict, # a config
 # %% ../nbs/00b_config.ipynb #02ea83cc
 RULES = { # dotted key pattern -> (kind, range or choices); kinds: int, float, bool, str, list, dict; a trailing '?' allows None
     'task': ('str', tuple(TASK_DEFAULTS)), 'data': ('str', None), 'data_root': ('str?', None), 'device': ('str', None),
-    'seed': ('int', '[0, inf)'), 'checkpoint_every': ('int', '[1, inf)'),
+    'seed': ('int', '[0, inf)'), 'checkpoint_every': ('int', '[1, inf)'), 'tensorboard': ('bool', None),
     '*steps': ('int', '[1, inf)'), '*batch_size': ('int', '[1, inf)'), '*.lr*': ('float', '(0, inf)'), '*_lr': ('float', '(0, inf)'),
     '*weight_decay': ('float', '[0, inf)'), '*arch': ('str', None), '*augment': ('str?', None),
     'gan.name': ('str', None), 'gan.dim_z': ('int', '[1, inf)'), 'gan.*_ch': ('int', '[1, inf)'), 'gan.shared_dim': ('int', '[1, inf)'),
@@ -182,7 +183,7 @@ RULES = { # dotted key pattern -> (kind, range or choices); kinds: int, float, b
     'student.compare_kd': ('bool', None),
 }
 FLAGS = {'select.rho': '--rho', 'bank.n_fake': '--n-fake', 'select.use': '--selection', 'seed': '--seed', 'device': '--device',
-         'data': '--data', 'task': '--task', 'data_root': '--data-root'} # the command-line flag that sets a key, named in errors
+         'data': '--data', 'task': '--task', 'data_root': '--data-root', 'tensorboard': '--tensorboard'} # the command-line flag that sets a key, named in errors
 
 _KINDS = {'int': 'an integer', 'float': 'a number', 'bool': 'true or false', 'str': 'a string', 'list': 'a list', 'dict': 'a mapping'}
 

@@ -16,7 +16,8 @@ from .stages import Stage, trained_network
 from .dre import DensityRatio, calibration_check
 from .train import train_ratio
 from .bank import FakeBank, bank_meta, fill_bank, selections_done, standard_selections, Selection, ABLATION
-from .report import write_html_report
+from .report import write_html_report, tensorboard_writer, write_report
+from .train import log_scalars
 from .models import predict
 from .metrics import fake_quality, error_bound_terms, paired_bootstrap
 from .kd import check_kd_specs, kd_label, kd_defaults, make_distiller
@@ -205,12 +206,17 @@ def run(out:str|Path, # run directory (created if missing)
     out = check_run(out, cfg)
     lock = RunLock(out).acquire() if current_dist().main else None  # one writer per run directory (rank 0 holds it for the job)
     box = {}
+    tb = tensorboard_writer(out/'tensorboard') if cfg['tensorboard'] and current_dist().main else None  # (fails before training)
     try:
-        with recorded_warnings() as notes: return _run(out, cfg, kd, progress, log, notes, box, teacher, students)
+        with recorded_warnings() as notes, log_scalars(tb):
+            report = _run(out, cfg, kd, progress, log, notes, box, teacher, students)
+        if tb is not None: write_report(tb, report, cfg)
+        return report
     except KeyboardInterrupt:  # the time of the step that was cut short still counts towards the run's total
         if 'env' in box: box['env'].clock('interrupted', box['env'].last_clock, config_hash(cfg))
         raise
     finally:
+        if tb is not None: tb.close()
         if lock is not None: lock.release()
 
 def _run(out:Path, cfg:dict, kd, progress, log, notes:list, box:dict, teacher=None, students=None):

@@ -35,6 +35,31 @@ def test_checkpoints_load_safely(smoke_run):
         sd = torch.load(out/f, map_location='cpu', weights_only=True)
         assert all(isinstance(v, torch.Tensor) for v in sd.values())
 
+def test_tensorboard_has_every_loop_and_the_report(smoke_run):
+    "`--tensorboard`: each training loop's losses at the logging interval, and the report's numbers, read back with TensorBoard's reader."
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    out, rep, _ = smoke_run
+    ea = EventAccumulator(str(out/'tensorboard'), size_guidance={'scalars': 0}); ea.Reload()
+    tags = set(ea.Tags()['scalars'])
+    cfg = json.loads((out/'config.json').read_text())
+    loops = {'teacher': cfg['teacher']['steps'], 'gan': cfg['gan']['steps'], 'dre': cfg['dre']['steps'],
+             'dre-features': cfg['dre']['feature_steps'], 'eval-network': cfg['eval']['steps'],
+             **{f"{s['arch']}/{v}": cfg['student']['steps'] for s in rep['students'] for v in ('nokd', rep['method'])},
+             **{f"{rep['ablation']['arch']}/{a}": cfg['student']['steps'] for a in rep['ablation'] if a not in ('arch', 'nokd')}}
+    for loop, steps in loops.items():
+        name = f'{loop}/d_loss' if loop == 'gan' else f'{loop}/loss'
+        assert name in tags, (name, sorted(tags))
+        got = [e.step for e in ea.Scalars(name)]
+        assert got == sorted(set(list(range(0, steps, 10)) + [steps - 1])), (name, got)  # every 10 steps and the last one
+    first, last = (ea.Scalars('teacher/loss')[i].value for i in (0, -1))
+    assert last < 0.7 * first, (first, last)  # it is the training loss, not a constant
+    assert 'dre/val_loss' in tags and 'gan/g_loss' in tags
+    assert ea.Scalars('report/teacher/test_metric')[0].value == pytest.approx(rep['teacher']['test_metric'])
+    for s in rep['students']:
+        for k in ('nokd', 'cgankd'): assert ea.Scalars(f"report/students/{s['arch']}/{k}")[0].value == pytest.approx(s[k])
+    assert ea.Scalars('report/bank/generated')[0].value == rep['bank']['generated']
+    assert any(t.startswith('report/diagnostics/subsampling/') for t in tags)
+
 def test_rerun_skips_finished_stages(smoke_run):
     out, rep, _ = smoke_run
     p = run_cli('run', '--data', 'digits', '--task', 'classification', '--out', out, '--preset', 'smoke', '--quiet')
