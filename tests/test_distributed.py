@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, run_cli, comparable, TINY
+pytestmark = pytest.mark.xdist_group('distributed')  # one worker builds this file's shared run (pytest -n: --dist loadgroup)
 
 ARGS = ['--preset', 'smoke', '--quiet', '--device', 'cpu', '--seed', '2', '--set', 'bank.shard_size=100', *TINY]
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
