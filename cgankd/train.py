@@ -157,6 +157,7 @@ def train_classifier(model:nn.Module, # a registry model, on its device
 
     state = {'model': model, 'opt': opt, **({'kd': kd} if kd is not None else {})}
     run_steps(steps, step_fn, state, ckpt, key, seed, 11, every, desc, progress)
+    dist.average_buffers(model)  # BN running statistics: DDP leaves each rank with its own after the last step; their mean
     return model.eval()
 
 # %% ../nbs/07_train.ipynb #c2f22518

@@ -141,8 +141,6 @@ def test_bn_statistics_are_averaged(ddp_check):
         assert len(bufs) > 0
         for k, v in bufs.items(): assert torch.equal(v, r1['gan_buffers'][n][k]), (n, k)
 
-@pytest.mark.xfail(strict=True, reason="train_classifier does not average BN running statistics over ranks (DDP "
-                   "broadcasts rank 0's buffers before each forward; after the last step each rank holds its own): issue 21")
 def test_classifier_bn_statistics_are_averaged(ddp_check):
     r0, r1, _, _ = ddp_check
     import torch
