@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--out', required=True, help='run directory (created; reused and resumed if it exists)')
     _settings_args(r)
     r.add_argument('--quiet', action='store_true', help='no progress bars')
-    r.add_argument('--tensorboard', action='store_true', help='write TensorBoard event files to OUT/tensorboard (training losses, results)')
+    r.add_argument('--tensorboard', action='store_true', help='write TensorBoard event files to OUT/tb (losses, learning rates, GAN samples, results); tensorboard --logdir OUT/tb')
     c = sub.add_parser('config', help='print the fully resolved config for the given settings (nothing runs)')
     _settings_args(c)
     c.add_argument('--format', default='yaml', choices=['yaml', 'json'], help='output format (default yaml)')

@@ -22,7 +22,7 @@ DEFAULTS = {
     'seed': 0,
     'device': 'auto',
     'checkpoint_every': 200,
-    'tensorboard': False, # write TensorBoard event files to OUT/tensorboard: every training loop's losses, each stage's results
+    'tensorboard': False, # write TensorBoard event files to OUT/tb: every training loop's losses, each stage's results
     'teacher': {'arch': 'cnn_large', 'steps': 1200, 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4, 'augment': 'affine',
                 'checkpoint': None}, # a trained teacher's weights for `arch` (--teacher PATH): evaluated, never trained
     'gan': {'name': 'biggan', 'dim_z': 64, 'g_ch': 64, 'd_ch': 64, 'shared_dim': 32, 'steps': 1000, 'batch_size': 64,

@@ -206,7 +206,7 @@ def run(out:str|Path, # run directory (created if missing)
     out = check_run(out, cfg)
     lock = RunLock(out).acquire() if current_dist().main else None  # one writer per run directory (rank 0 holds it for the job)
     box = {}
-    tb = tensorboard_writer(out/'tensorboard') if cfg['tensorboard'] and current_dist().main else None  # (fails before training)
+    tb = tensorboard_writer(out/'tb') if cfg['tensorboard'] and current_dist().main else None  # (fails before training)
     try:
         with recorded_warnings() as notes, log_scalars(tb):
             report = _run(out, cfg, kd, progress, log, notes, box, teacher, students)
