@@ -38,7 +38,8 @@ DEFAULTS = {
             'val_fakes': 10}, # fixed validation fakes per held-out real image
     'bank': {'n_fake': 10000, 'burn_in': 200, 'max_samples': 200000, 'shard_size': 5000},
     'eval': {'arch': 'cnn_medium', 'steps': 800, 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4, 'augment': 'affine',
-             'max_fakes': 2000}, # the evaluation network that judges fake quality (not the teacher, not the DRE's); fakes scored per arm
+             'max_fakes': 2000, # the evaluation network that judges fake quality (not the teacher, not the DRE's); fakes scored per arm
+             'widget_fakes': 20000}, # bank fakes whose evaluation features are stored (diagnostics/features.npz) for the widgets' live KID, precision, recall
     'select': {'rho': 0.9, 'replace': False, 'use': None},
     'student': {'archs': ['cnn_small', 'mlp'], 'steps': 2000, 'batch_size': 128, 'lr': 0.05, 'weight_decay': 5e-4,
                 'fake_fraction': 0.5, # share of fakes in every batch (None: sample the union of real and processed fakes, as the authors do)
@@ -71,7 +72,7 @@ TASK_DEFAULTS = {
 
 SMOKE = {'checkpoint_every': 20,
          'teacher': {'steps': 60}, 'gan': {'steps': 60, 'g_ch': 16, 'd_ch': 16, 'ema_start': 10},
-         'dre': {'feature_steps': 40, 'steps': 60}, 'eval': {'steps': 40, 'max_fakes': 300}, 'bank': {'n_fake': 200, 'burn_in': 20, 'shard_size': 1000, 'max_samples': 30000},
+         'dre': {'feature_steps': 40, 'steps': 60}, 'eval': {'steps': 40, 'max_fakes': 300, 'widget_fakes': 300}, 'bank': {'n_fake': 200, 'burn_in': 20, 'shard_size': 1000, 'max_samples': 30000},
          'student': {'steps': 60}}
 SMOKE_TASK = {'classification': {}, 'regression': {'gan': {'embed_steps': 40, 'y2h_steps': 100}, 'bank': {'n_grid': 20, 'burn_in': 5, 'max_samples': 80000}}}
 
@@ -177,7 +178,8 @@ RULES = { # dotted key pattern -> (kind, range or choices); kinds: int, float, b
     'dre.lam': ('float', '[0, inf)'), 'dre.dropout': ('float', '[0, 1)'), 'dre.sae_lambda_*': ('float', '[0, inf)'),
     'dre.sae_*': ('int', '[1, inf)'),
     'bank.n_fake': ('int', '[1, inf)'), 'bank.burn_in': ('int', '[1, inf)'), 'bank.max_samples': ('int', '[1, inf)'),
-    'bank.shard_size': ('int', '[1, inf)'), 'bank.n_grid': ('int', '[2, inf)'),
+    'bank.shard_size': ('int', '[1, inf)'), 'bank.n_grid': ('int', '[2, inf)'), 'eval.max_fakes': ('int', '[2, inf)'),
+    'eval.widget_fakes': ('int', '[0, inf)'),
     'select.rho': ('float', '(0, 1]'), 'select.replace': ('bool', None), 'select.use': ('str?', None),
     'student.archs': ('list', None), 'student.fake_fraction': ('float?', '[0, 1]'), 'student.kd': ('list', None),
     'student.compare_kd': ('bool', None),

@@ -76,7 +76,7 @@ def _smoke(cfg:dict, gan_ch:int, width:float=0.25, extra:dict|None=None) -> dict
          'teacher': {'steps': 12, 'batch_size': 16},
          'gan': {'steps': 6, 'batch_size': 16, 'n_dis': 2, 'g_ch': gan_ch, 'd_ch': gan_ch, 'ema_start': 2},
          'dre': {'feature_steps': 8, 'steps': 10, 'batch_size': 16},
-         'eval': {'steps': 8, 'batch_size': 16, 'max_fakes': 32},
+         'eval': {'steps': 8, 'batch_size': 16, 'max_fakes': 32, 'widget_fakes': 32},
          'bank': {'n_fake': 40, 'burn_in': 8, 'shard_size': 100, 'max_samples': 4000},
          'student': {'steps': 12, 'batch_size': 16, 'archs': archs}}
     if cfg['task'] == 'regression':
