@@ -10,6 +10,10 @@ the NumPy side reads their *parameters* (set to random values first) and applies
 module's own helpers or sub-modules. Shapes are chosen so that both the sum over stage pairs and the pooling of the
 larger map to the smaller are exercised (student stage 0 is 16x16, the teacher's 8x8).
 
+OFD, ReviewKD and SSKD hook the networks themselves (pre-activations, transformed views): they run on small stand-in
+networks whose every feature is a known function of the batch (`_Net`, `_MLP`), recomputed here in NumPy; OFD's margin is
+checked against scipy.stats.truncnorm.
+
 Default weights are checked against the published configurations:
 - RepDistiller (CRD's repository, github.com/HobbitLong/RepDistiller, scripts/run_cifar_distill.sh at b0722bc):
   kd -a 0.9, hint (FitNet) -b 100, attention -b 1000, similarity -b 3000, correlation (CC) -b 0.02, vid -b 1,
