@@ -15,6 +15,7 @@ from .gan import GANS
 from .dre import class_ratio_model, DensityRatio
 from .bank import FakeBank, bank_meta, fill_bank, prepare_for_inference, _fast
 from .config import make_config
+from .bench_train import add_train_arguments, train_bench_from_args
 
 # %% auto #0
 __all__ = ['bench_models', 'run_fused', 'run_forward_limit', 'run_naive', 'peak_rss_mib', 'bench', 'add_bench_parser',
@@ -164,7 +165,7 @@ def bench(n:int=20000, # fakes per timed repetition
 # %% ../nbs/14_bench.ipynb #ebaa6ec5
 def add_bench_parser(sub) -> argparse.ArgumentParser:
     "Add the `bench` subcommand to the `cgankd` parser's subparsers."
-    b = sub.add_parser('bench', help='measure the fused generation pass against the forward-only limit and a naive loop')
+    b = sub.add_parser('bench', help='measure the fused generation pass against the forward-only limit and a naive loop (--train: the training loops against theirs)')
     b.add_argument('--quick', action='store_true', help='the default run\'s network sizes, 20,000 fakes x 5 repetitions (about a minute on 2 CPU cores)')
     b.add_argument('--preset', default=None, help="network sizes: 'default' (the default run's networks) or 'smoke'")
     b.add_argument('--n', type=int, default=None, help='fakes per timed repetition')
@@ -172,10 +173,12 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
     b.add_argument('--batch-size', type=int, default=1024)
     b.add_argument('--rss-n', type=int, default=None, help='N for the peak-memory measurement (and 10 N)')
     b.add_argument('--device', default='cpu')
+    add_train_arguments(b)  # --train: the training loops against their limits (`cgankd.bench_train`)
     return b
 
 def bench_from_args(a) -> dict:
     "Run `bench` from parsed arguments and print the final JSON line."
+    if getattr(a, 'train', False): return train_bench_from_args(a)
     q = a.quick
     res = bench(n=a.n or (20000 if q else 100000), reps=a.reps or 5, batch_size=a.batch_size,
                 preset=a.preset or 'default', device=a.device, rss_n=a.rss_n or (10000 if q else 20000))

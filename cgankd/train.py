@@ -18,8 +18,9 @@ from .models import predict
 from .distributed import current, sync_optimizer
 
 # %% auto #0
-__all__ = ['SCALARS', 'AUGMENTATIONS', 'batch_indices', 'run_steps', 'ScalarSink', 'log_scalars', 'sample_grid', 'augment_batch',
-           'train_classifier', 'train_gan', 'ratio_features', 'train_ratio', 'train_ccgan', 'train_sae']
+__all__ = ['SCALARS', 'AUGMENTATIONS', 'batch_indices', 'reseed_step', 'run_steps', 'ScalarSink', 'log_scalars', 'sample_grid',
+           'augment_batch', 'train_classifier', 'train_gan', 'ratio_features', 'train_ratio', 'train_ccgan',
+           'train_sae']
 
 # %% ../nbs/07_train.ipynb #9000ac68
 def batch_indices(n:int, # dataset size
@@ -35,6 +36,18 @@ def batch_indices(n:int, # dataset size
         perm = torch.randperm(n, generator=torch_generator(seed, stream, epoch))
         out.append(perm[off:off + batch_size - got]); got += len(out[-1])
     return torch.cat(out)
+
+# %% ../nbs/07_train.ipynb #4c4acc94
+def _accelerator_in_use() -> bool:
+    "Whether `torch.manual_seed` would seed a generator other than the CPU's right now (an initialised CUDA/XPU/MTIA runtime, MPS, a custom backend)."
+    return (torch.cuda.is_initialized() or torch.xpu.is_initialized() or torch.mtia.is_initialized() or torch.backends.mps.is_available()
+            or hasattr(torch, torch._C._get_privateuse1_backend_name()))
+
+def reseed_step(seed:int, # the step's seed (`step_seed(...)`)
+                last:bool=False): # the loop's last step: seed everything as `torch.manual_seed` does
+    "Seed the global RNGs for one training step, as `torch.manual_seed(seed)` would, without its per-call cost where only the CPU generator is in use."
+    if last or _accelerator_in_use(): torch.manual_seed(seed)
+    else: torch.default_generator.manual_seed(seed)
 
 # %% ../nbs/07_train.ipynb #b926a3c9
 def run_steps(total:int, # number of steps
@@ -56,7 +69,7 @@ def run_steps(total:int, # number of steps
             start = int(c['step'])
     dist = current()  # several processes: each rank draws its own randomness, rank 0 alone writes checkpoints
     for step in tqdm(range(start, total), desc=desc, initial=start, total=total, disable=not (progress and dist.main), leave=False):
-        torch.manual_seed(step_seed(seed, stream, step, dist.rank) if dist.active else step_seed(seed, stream, step))
+        reseed_step(step_seed(seed, stream, step, dist.rank) if dist.active else step_seed(seed, stream, step), last=step + 1 == total)
         r = step_fn(step)
         if r and SCALARS.writer is not None and dist.main and (step % SCALARS.every == 0 or step + 1 == total):
             SCALARS.add(desc, r, step, last=step + 1 == total)
@@ -75,7 +88,8 @@ class ScalarSink:
         "Write each scalar as `prefix/name` at `step`; images (callables, only called here) every `image_every` steps and at the last."
         for k, v in scalars.items():
             if not callable(v): self.writer.add_scalar(f'{prefix}/{k}', float(v), step)
-            elif step % self.image_every == 0 or last: self.writer.add_image(f'{prefix}/{k}', v(), step)
+            elif hasattr(self.writer, 'add_image') and (step % self.image_every == 0 or last):  # (a scalar-only writer: no grids drawn)
+                self.writer.add_image(f'{prefix}/{k}', v(), step)
 
 SCALARS = ScalarSink() # the sink `run_steps` writes to
 
