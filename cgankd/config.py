@@ -26,6 +26,11 @@ DEFAULTS = {
                 'checkpoint': None}, # a trained teacher's weights for `arch` (--teacher PATH): evaluated, never trained
     'gan': {'name': 'biggan', 'dim_z': 64, 'g_ch': 64, 'd_ch': 64, 'shared_dim': 32, 'steps': 1000, 'batch_size': 64,
             'n_dis': 2, 'lr_g': 1e-3, 'lr_d': 1e-3, 'ema_decay': 0.99, 'ema_start': 250, 'policy': 'translation,cutout',
+            'unet_ch': 32, # diffusion generators (ddpm, ccdm): UNet base width
+            'timesteps': 1000, # diffusion generators: training diffusion steps
+            'sample_steps': 25, # diffusion generators: DDIM steps per fake (deterministic, eta=0)
+            'guidance': 1.5, # diffusion generators: classifier-free guidance scale (1: none, the plain conditional model)
+            'p_uncond': 0.1, # diffusion generators: share of training labels dropped to the null condition (for guidance)
             'checkpoint': None}, # a trained generator's weights (--generator PATH, e.g. a run's gan/G_ema.pt): GAN training skipped
     'dre': {'feature_arch': 'cnn_medium', 'feature_steps': 800, 'feature_batch_size': 64, 'feature_lr': 0.05,
             'feature_weight_decay': 5e-4,
@@ -69,7 +74,8 @@ TASK_DEFAULTS = {
 }
 
 SMOKE = {'checkpoint_every': 20,
-         'teacher': {'steps': 60}, 'gan': {'steps': 60, 'g_ch': 16, 'd_ch': 16, 'ema_start': 10},
+         'teacher': {'steps': 60}, 'gan': {'steps': 60, 'g_ch': 16, 'd_ch': 16, 'ema_start': 10,
+                                          'unet_ch': 8, 'timesteps': 100, 'sample_steps': 4}, # (the last three: diffusion generators only)
          'dre': {'feature_steps': 40, 'steps': 60}, 'eval': {'steps': 40, 'max_fakes': 300}, 'bank': {'n_fake': 200, 'burn_in': 20, 'shard_size': 1000, 'max_samples': 30000},
          'student': {'steps': 60}}
 SMOKE_TASK = {'classification': {}, 'regression': {'gan': {'embed_steps': 40, 'y2h_steps': 100}, 'bank': {'n_grid': 20, 'burn_in': 5, 'max_samples': 80000}}}
