@@ -296,7 +296,7 @@ def _run(out:Path, cfg:dict, kd, progress, log, notes:list, box:dict, teacher=No
 
     report = {
         'task': cfg['task'], 'metric': x.task.metric_name, 'data': x.task.report_data(x.ds.summary()), 'seed': x.seed,
-        'teacher': st_t.result, 'students': students, 'ablation': ablation, 'method': method,
+        'teacher': st_t.result, 'generator': st_g.result, 'students': students, 'ablation': ablation, 'method': method,
         'bank': {'generated': len(table['index']), 'accepted_subsampling': int(sels['subsampling'].stats['accepted']),
                  'kept_filtering': len(sels['subsampling+filtering']),
                  'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed']),
