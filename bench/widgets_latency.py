@@ -38,6 +38,11 @@ def build_run(out:Path, n:int, task:str, shard_size:int=10_000, seed:int=0):
         bank.write_shard(k, dict(images=img, index=idx, group=g, label=label, teacher_pred=pred, teacher_loss=loss,
                                  log_ratio=(rng.normal(0, 1, m) + 0.1 * (g % 5)).astype(np.float32)))
     t = bank.table()
+    # the evaluation features the pipeline stores for the live KID/precision/recall (random draws too: fakes ~ N(0.2, 1))
+    m = min(n, cfg["eval"]["widget_fakes"]); d = 128  # cnn_medium's feature width
+    np.savez(out/'features.tmp.npz', index=np.sort(rng.choice(n, m, replace=False)), fake=(rng.normal(0.2, 1, (m, d))).astype(np.float32),
+             real=rng.normal(0, 1, (1597, d)).astype(np.float32))
+    (out/'diagnostics').mkdir(exist_ok=True); (out/'features.tmp.npz').rename(out/'diagnostics'/'features.npz')
     rs, _ = rejection_sample(t, n // K // 4, K, 100, seed, warn=False)
     make_selection(t, 'subsampling', rs).save(out/'selections')
     return out
@@ -80,6 +85,6 @@ def main(argv=None):
         allts += ts
         print(f"{label:46s} {len(ts):5d} {1000 * statistics.median(ts):10.1f} {1000 * max(ts):8.1f}")
     print(f"\nall {len(allts)} slider moves: median {1000 * statistics.median(allts):.1f} ms, max {1000 * max(allts):.1f} ms "
-          f"(target: well under 1000 ms)")
+          f"(target: under 100 ms on a 100,000-fake bank, the kept set's KID and precision/recall included)")
 
 if __name__ == '__main__': sys.exit(main())

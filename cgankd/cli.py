@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--out', required=True, help='run directory (created; reused and resumed if it exists)')
     _settings_args(r)
     r.add_argument('--quiet', action='store_true', help='no progress bars')
+    r.add_argument('--tensorboard', action='store_true', help='write TensorBoard event files to OUT/tb (losses, learning rates, GAN samples, results); tensorboard --logdir OUT/tb')
     c = sub.add_parser('config', help='print the fully resolved config for the given settings (nothing runs)')
     _settings_args(c)
     c.add_argument('--format', default='yaml', choices=['yaml', 'json'], help='output format (default yaml)')
@@ -73,6 +74,7 @@ def overrides_from_args(a) -> dict:
     for k, v in (('teacher', getattr(a, 'teacher', None)), ('gan', getattr(a, 'generator', None))):
         if v: flags[k] = {'checkpoint': str(Path(v).resolve())}
     if a.compare_kd: flags['student'] = {**(flags.get('student') or {}), 'compare_kd': True}
+    if getattr(a, 'tensorboard', False): flags['tensorboard'] = True
     over = extend(over, {k: v for k, v in flags.items() if v is not None})
     return extend(over, parse_set(a.sets))
 

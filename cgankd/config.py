@@ -22,6 +22,7 @@ DEFAULTS = {
     'seed': 0,
     'device': 'auto',
     'checkpoint_every': 200,
+    'tensorboard': False, # write TensorBoard event files to OUT/tb: every training loop's losses, each stage's results
     'teacher': {'arch': 'cnn_large', 'steps': 1200, 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4, 'augment': 'affine',
                 'checkpoint': None}, # a trained teacher's weights for `arch` (--teacher PATH): evaluated, never trained
     'gan': {'name': 'biggan', 'dim_z': 64, 'g_ch': 64, 'd_ch': 64, 'shared_dim': 32, 'steps': 1000, 'batch_size': 64,
@@ -42,7 +43,8 @@ DEFAULTS = {
             'val_fakes': 10}, # fixed validation fakes per held-out real image
     'bank': {'n_fake': 10000, 'burn_in': 200, 'max_samples': 200000, 'shard_size': 5000},
     'eval': {'arch': 'cnn_medium', 'steps': 800, 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4, 'augment': 'affine',
-             'max_fakes': 2000}, # the evaluation network that judges fake quality (not the teacher, not the DRE's); fakes scored per arm
+             'max_fakes': 2000, # the evaluation network that judges fake quality (not the teacher, not the DRE's); fakes scored per arm
+             'widget_fakes': 20000}, # bank fakes whose evaluation features are stored (diagnostics/features.npz) for the widgets' live KID, precision, recall
     'select': {'rho': 0.9, 'replace': False, 'use': None},
     'student': {'archs': ['cnn_small', 'mlp'], 'steps': 2000, 'batch_size': 128, 'lr': 0.05, 'weight_decay': 5e-4,
                 'fake_fraction': 0.5, # share of fakes in every batch (None: sample the union of real and processed fakes, as the authors do)
@@ -76,7 +78,7 @@ TASK_DEFAULTS = {
 SMOKE = {'checkpoint_every': 20,
          'teacher': {'steps': 60}, 'gan': {'steps': 60, 'g_ch': 16, 'd_ch': 16, 'ema_start': 10,
                                           'unet_ch': 8, 'timesteps': 100, 'sample_steps': 2}, # (the last three: diffusion generators only)
-         'dre': {'feature_steps': 40, 'steps': 60}, 'eval': {'steps': 40, 'max_fakes': 300}, 'bank': {'n_fake': 200, 'burn_in': 20, 'shard_size': 1000, 'max_samples': 30000},
+         'dre': {'feature_steps': 40, 'steps': 60}, 'eval': {'steps': 40, 'max_fakes': 300, 'widget_fakes': 300}, 'bank': {'n_fake': 200, 'burn_in': 20, 'shard_size': 1000, 'max_samples': 30000},
          'student': {'steps': 60}}
 SMOKE_TASK = {'classification': {}, 'regression': {'gan': {'embed_steps': 40, 'y2h_steps': 100}, 'bank': {'n_grid': 20, 'burn_in': 5, 'max_samples': 80000}}}
 
@@ -172,23 +174,25 @@ def dump_config(cfg:dict, # a config
 # %% ../nbs/00b_config.ipynb #02ea83cc
 RULES = { # dotted key pattern -> (kind, range or choices); kinds: int, float, bool, str, list, dict; a trailing '?' allows None
     'task': ('str', tuple(TASK_DEFAULTS)), 'data': ('str', None), 'data_root': ('str?', None), 'device': ('str', None),
-    'seed': ('int', '[0, inf)'), 'checkpoint_every': ('int', '[1, inf)'),
+    'seed': ('int', '[0, inf)'), 'checkpoint_every': ('int', '[1, inf)'), 'tensorboard': ('bool', None),
     '*steps': ('int', '[1, inf)'), '*batch_size': ('int', '[1, inf)'), '*.lr*': ('float', '(0, inf)'), '*_lr': ('float', '(0, inf)'),
     '*weight_decay': ('float', '[0, inf)'), '*arch': ('str', None), '*augment': ('str?', None),
     'gan.name': ('str', None), 'gan.dim_z': ('int', '[1, inf)'), 'gan.*_ch': ('int', '[1, inf)'), 'gan.shared_dim': ('int', '[1, inf)'),
     'gan.n_dis': ('int', '[1, inf)'), 'gan.ema_decay': ('float', '[0, 1)'), 'gan.ema_start': ('int', '[0, inf)'),
     'gan.policy': ('str?', None), 'gan.y2h_noise_sd': ('float', '[0, inf)'), 'gan.vicinal': ('str', ('soft', 'hard')),
     'gan.kappa': ('float?', '(0, inf)'), 'gan.nu': ('float?', '(0, inf)'), 'gan.m_kappa': ('float', '(0, inf)'),
+    'gan.guidance': ('float', '[0, inf)'), 'gan.p_uncond': ('float', '[0, 1)'),
     'dre.lam': ('float', '[0, inf)'), 'dre.dropout': ('float', '[0, 1)'), 'dre.sae_lambda_*': ('float', '[0, inf)'),
     'dre.sae_*': ('int', '[1, inf)'),
     'bank.n_fake': ('int', '[1, inf)'), 'bank.burn_in': ('int', '[1, inf)'), 'bank.max_samples': ('int', '[1, inf)'),
-    'bank.shard_size': ('int', '[1, inf)'), 'bank.n_grid': ('int', '[2, inf)'),
+    'bank.shard_size': ('int', '[1, inf)'), 'bank.n_grid': ('int', '[2, inf)'), 'eval.max_fakes': ('int', '[2, inf)'),
+    'eval.widget_fakes': ('int', '[0, inf)'),
     'select.rho': ('float', '(0, 1]'), 'select.replace': ('bool', None), 'select.use': ('str?', None),
     'student.archs': ('list', None), 'student.fake_fraction': ('float?', '[0, 1]'), 'student.kd': ('list', None),
     'student.compare_kd': ('bool', None),
 }
 FLAGS = {'select.rho': '--rho', 'bank.n_fake': '--n-fake', 'select.use': '--selection', 'seed': '--seed', 'device': '--device',
-         'data': '--data', 'task': '--task', 'data_root': '--data-root'} # the command-line flag that sets a key, named in errors
+         'data': '--data', 'task': '--task', 'data_root': '--data-root', 'tensorboard': '--tensorboard'} # the command-line flag that sets a key, named in errors
 
 _KINDS = {'int': 'an integer', 'float': 'a number', 'bool': 'true or false', 'str': 'a string', 'list': 'a list', 'dict': 'a mapping'}
 

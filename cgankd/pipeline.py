@@ -4,11 +4,11 @@
 
 # %% ../nbs/10_pipeline.ipynb #e47dab24
 from __future__ import annotations
-import math, shutil, time, warnings, contextlib, os, sys
+import io, math, shutil, time, warnings, contextlib, os, sys
 from pathlib import Path
 import numpy as np
 import torch
-from .core import CgankdError, load_json, load_checkpoint, config_hash, inference_bf16, SEEDS, get_device, RunLock
+from .core import CgankdError, load_json, load_checkpoint, config_hash, inference_bf16, SEEDS, get_device, RunLock, atomic_write_bytes
 from .config import make_config, validate_config, section_rest, FEATURE_KEYS, EMBED_KEYS, PRESETS
 from .generators import generator_family
 from .tasks import RunEnv
@@ -16,7 +16,8 @@ from .stages import Stage, trained_network
 from .dre import DensityRatio, calibration_check
 from .train import train_ratio
 from .bank import FakeBank, bank_meta, fill_bank, selections_done, standard_selections, Selection, ABLATION
-from .report import write_html_report
+from .report import write_html_report, tensorboard_writer, write_report
+from .train import log_scalars
 from .models import predict
 from .metrics import fake_quality, error_bound_terms, paired_bootstrap
 from .kd import check_kd_specs, kd_label, kd_defaults, make_distiller
@@ -103,7 +104,8 @@ def _stage_eval(x:RunEnv):
     "The evaluation network: trained on all real training images, distinct from the teacher and the DRE's feature network."
     ec = x.cfg['eval']
     fit = lambda m, st: {'arch': ec['arch'], 'test_metric': x.task.metric(x.train(m, st, ec, 'eval-network', x.seed + SEEDS['eval'], augment=ec['augment']))}
-    return trained_network(x.out, 'eval', {'data': x.data_id, 'cfg': ec, 'seed': x.seed}, lambda: x.model(ec['arch']), fit,
+    trains = {k: v for k, v in ec.items() if k not in ('max_fakes', 'widget_fakes')}  # (how many fakes are scored does not retrain it)
+    return trained_network(x.out, 'eval', {'data': x.data_id, 'cfg': trains, 'seed': x.seed}, lambda: x.model(ec['arch']), fit,
                            x.seed + SEEDS['eval'], x.dev, x.log, f"evaluation network {ec['arch']}")
 
 def _diagnostics(x:RunEnv, ev, bank, sels:dict) -> dict:
@@ -118,7 +120,18 @@ def _diagnostics(x:RunEnv, ev, bank, sels:dict) -> dict:
         out[name] = fake_quality(real_f, x.ds.labels_test, feats(imgs), np.asarray(s.labels)[take], eval_preds=preds,
                                  train_feats=train_f, test_feats=real_f, task=x.task.name, seed=x.seed)
         out[name]['count'] = len(s)
+    _save_quality_store(x, feats, bank, real_f)
     return out
+
+def _save_quality_store(x:RunEnv, feats, bank, real_f):
+    "Evaluation features of a fixed random part of the bank (`eval.widget_fakes`) and of the real test images, for the widgets' live metrics."
+    idx = bank.table()['index'].astype(np.int64)
+    m = min(len(idx), int(x.cfg['eval']['widget_fakes']))
+    if not m or not is_main(): return
+    take = np.sort(idx[np.random.default_rng([x.seed, 98]).choice(len(idx), m, replace=False)])
+    fake_f = np.concatenate([feats(bank.images(take[i:i + 4096])) for i in range(0, m, 4096)])
+    buf = io.BytesIO(); np.savez(buf, index=take, fake=fake_f.astype(np.float32), real=real_f.astype(np.float32))
+    atomic_write_bytes(x.out/'diagnostics'/'features.npz', buf.getvalue())
 
 def _check_full(sels:dict, n_pg:int, bank, cfg:dict):
     "Warn (into the report's notes) naming the groups that the bank's cap left short; the arms hold the same smaller count there."
@@ -206,12 +219,17 @@ def run(out:str|Path, # run directory (created if missing)
     out = check_run(out, cfg)
     lock = RunLock(out).acquire() if current_dist().main else None  # one writer per run directory (rank 0 holds it for the job)
     box = {}
+    tb = tensorboard_writer(out/'tb') if cfg['tensorboard'] and current_dist().main else None  # (fails before training)
     try:
-        with recorded_warnings() as notes: return _run(out, cfg, kd, progress, log, notes, box, teacher, students)
+        with recorded_warnings() as notes, log_scalars(tb):
+            report = _run(out, cfg, kd, progress, log, notes, box, teacher, students)
+        if tb is not None: write_report(tb, report, cfg)
+        return report
     except KeyboardInterrupt:  # the time of the step that was cut short still counts towards the run's total
         if 'env' in box: box['env'].clock('interrupted', box['env'].last_clock, config_hash(cfg))
         raise
     finally:
+        if tb is not None: tb.close()
         if lock is not None: lock.release()
 
 def _run(out:Path, cfg:dict, kd, progress, log, notes:list, box:dict, teacher=None, students=None):

@@ -36,6 +36,8 @@ def _cls(name, gan, gan_steps, teacher, feature, students, burn_in, max_samples)
                 'batch_size': 256, 'lr': 1e-4, 'lam': 0.01, 'dropout': 0.5},
         'bank': {'n_fake': 100_000, 'burn_in': burn_in, 'max_samples': max_samples, 'shard_size': 10_000},
         'select': {'rho': 0.9, 'replace': False},
+        # the network that judges fake quality: its own architecture, trained on the real images alone (60 epochs)
+        'eval': {'arch': 'resnet20', 'steps': epochs_to_steps(60, n, 128), 'batch_size': 128, 'lr': 0.05, 'max_fakes': 10_000},
         'student': {'archs': students, 'steps': epochs_to_steps(240, n, 64), 'batch_size': 64, 'lr': 0.05, 'weight_decay': 5e-4,
                     'fake_fraction': None, 'augment': 'affine'},
     }
@@ -55,6 +57,8 @@ def _reg(name, teacher, students, n_fake, n_grid, m_kappa, n_dis):
                 'batch_size': 256, 'lr': 1e-4, 'lam': 0.01, 'dropout': 0.5},
         'bank': {'n_fake': n_fake, 'n_grid': n_grid, 'burn_in': 100, 'max_samples': 20 * n_fake, 'shard_size': 10_000},
         'select': {'rho': 0.7, 'replace': True},
+        'eval': {'arch': 'resnet20', 'steps': epochs_to_steps(60, n, 128), 'batch_size': 128, 'lr': 0.01, 'augment': None,
+                 'max_fakes': 10_000},
         'student': {'archs': students, 'steps': epochs_to_steps(350, n, 128), 'batch_size': 128, 'lr': 0.01, 'weight_decay': 5e-4,
                     'fake_fraction': None, 'augment': None},
     }
@@ -66,12 +70,13 @@ def gan_ch(name:str) -> int:
 # %% ../nbs/12_recipes.ipynb #d6b16636
 def _smoke(cfg:dict, gan_ch:int, width:float=0.25, extra:dict|None=None) -> dict:
     archs = cfg['student']['archs'][:2]
-    nets = [cfg['teacher']['arch'], *archs] + ([cfg['dre']['feature_arch']] if cfg['dre']['feature_arch'] != 'sae' else []) \
+    nets = [cfg['teacher']['arch'], cfg['eval']['arch'], *archs] + ([cfg['dre']['feature_arch']] if cfg['dre']['feature_arch'] != 'sae' else []) \
            + ([cfg['gan']['embed_arch']] if 'embed_arch' in cfg['gan'] else [])
     s = {'checkpoint_every': 10, 'model_kw': {a: {'width_mult': width} for a in nets},
          'teacher': {'steps': 12, 'batch_size': 16},
          'gan': {'steps': 6, 'batch_size': 16, 'n_dis': 2, 'g_ch': gan_ch, 'd_ch': gan_ch, 'ema_start': 2},
          'dre': {'feature_steps': 8, 'steps': 10, 'batch_size': 16},
+         'eval': {'steps': 8, 'batch_size': 16, 'max_fakes': 32, 'widget_fakes': 32},
          'bank': {'n_fake': 40, 'burn_in': 8, 'shard_size': 100, 'max_samples': 4000},
          'student': {'steps': 12, 'batch_size': 16, 'archs': archs}}
     if cfg['task'] == 'regression':
@@ -108,7 +113,7 @@ RECIPES = {
         "(uint8 N x 3 x 128 x 128; int class ids 0..99)",
         # self-attention over 64x64 positions dominates a CPU step of BigGAN-deep: smaller GAN/DRE batches and bank
         smoke_extra={'gan': {'batch_size': 4, 'n_dis': 1, 'steps': 4}, 'dre': {'batch_size': 8, 'steps': 6, 'feature_steps': 3},
-                     'teacher': {'batch_size': 8}, 'student': {'batch_size': 8, 'steps': 8},
+                     'teacher': {'batch_size': 8}, 'student': {'batch_size': 8, 'steps': 8}, 'eval': {'batch_size': 8},
                      'bank': {'n_fake': 16, 'burn_in': 4, 'shard_size': 48}}),
     'steering_angle': _recipe(
         _reg('steering_angle', 'vgg19', ['resnet20', 'mobilenetv2', 'wrn_16_1', 'resnet8x4', 'wrn_40_1', 'shufflenetv1', 'resnet56'],
@@ -163,6 +168,7 @@ def describe(name:str) -> str:
              f"  cDR-RS: features {d['feature_arch']} ({d['feature_steps']} steps), ratio MLP {d['steps']} steps, lambda {d['lam']}, burn-in {b['burn_in']}",
              f"  selection: rho {c['select']['rho']}, replacement {'on' if c['select']['replace'] else 'off'}, {b['n_fake']} processed fakes",
              f"  students: {', '.join(s['archs'])}; {s['steps']} steps at batch {s['batch_size']}, lr {s['lr']}",
+             f"  evaluation network (fake quality): {c['eval']['arch']}, {c['eval']['steps']} steps at batch {c['eval']['batch_size']}",
              f"  estimate on one GPU: {r['estimate']['gpu_hours']} GPU-hours, {r['estimate']['gpu_memory_gb']} GB GPU memory, disk {r['estimate']['disk_gb']} GB"]
     return '\n'.join(lines + [f"  note: {n}" for n in r['notes']])
 

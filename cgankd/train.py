@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #3774ba19
 from __future__ import annotations
-import copy, math, time
+import copy, math, time, contextlib
 from pathlib import Path
 import numpy as np
 import torch
@@ -18,8 +18,8 @@ from .models import predict
 from .distributed import current, sync_optimizer
 
 # %% auto #0
-__all__ = ['AUGMENTATIONS', 'batch_indices', 'run_steps', 'augment_batch', 'train_classifier', 'train_gan', 'ratio_features',
-           'train_ratio', 'train_ccgan', 'train_sae']
+__all__ = ['SCALARS', 'AUGMENTATIONS', 'batch_indices', 'run_steps', 'ScalarSink', 'log_scalars', 'sample_grid', 'augment_batch',
+           'train_classifier', 'train_gan', 'ratio_features', 'train_ratio', 'train_ccgan', 'train_sae']
 
 # %% ../nbs/07_train.ipynb #9000ac68
 def batch_indices(n:int, # dataset size
@@ -29,11 +29,11 @@ def batch_indices(n:int, # dataset size
                   stream:int=0 # separates independent streams (e.g. real and fake)
                  ) -> torch.Tensor:
     "Indices of batch `step`: consecutive slices of per-epoch permutations, each seeded from `(seed, stream, epoch)`."
-    start, out = step * batch_size, []
-    while len(out) < batch_size:
-        epoch, off = divmod(start + sum(map(len, out)), n)
+    start, out, got = step * batch_size, [], 0
+    while got < batch_size:  # one permutation per epoch the batch touches (usually one, two at an epoch boundary)
+        epoch, off = divmod(start + got, n)
         perm = torch.randperm(n, generator=torch_generator(seed, stream, epoch))
-        out.append(perm[off:off + batch_size - sum(map(len, out))])
+        out.append(perm[off:off + batch_size - got]); got += len(out[-1])
     return torch.cat(out)
 
 # %% ../nbs/07_train.ipynb #b926a3c9
@@ -45,9 +45,9 @@ def run_steps(total:int, # number of steps
               seed:int=0, # run seed
               stream:int=0, # separates loops sharing a seed
               every:int=100, # checkpoint every this many steps
-              desc:str='train', # progress-bar label
+              desc:str='train', # progress-bar label (and the scalars' tag prefix)
               progress:bool=True): # show a progress bar
-    "Run `step_fn` for steps `0..total-1`, resuming from `ckpt` when it holds a matching checkpoint."
+    "Run `step_fn` for steps `0..total-1`, resuming from `ckpt` when it holds a matching checkpoint; scalars `step_fn` returns go to `SCALARS`."
     start = 0
     if ckpt is not None and Path(ckpt).exists():
         c = load_checkpoint(ckpt)
@@ -57,11 +57,50 @@ def run_steps(total:int, # number of steps
     dist = current()  # several processes: each rank draws its own randomness, rank 0 alone writes checkpoints
     for step in tqdm(range(start, total), desc=desc, initial=start, total=total, disable=not (progress and dist.main), leave=False):
         torch.manual_seed(step_seed(seed, stream, step, dist.rank) if dist.active else step_seed(seed, stream, step))
-        step_fn(step)
+        r = step_fn(step)
+        if r and SCALARS.writer is not None and dist.main and (step % SCALARS.every == 0 or step + 1 == total):
+            SCALARS.add(desc, r, step, last=step + 1 == total)
         if ckpt is not None and dist.main and ((step + 1) % every == 0 and step + 1 < total):
             save_checkpoint({'key': key, 'total': total, 'step': step + 1,
                              'state': {k: obj.state_dict() for k, obj in state.items()}}, ckpt)
     return start
+
+# %% ../nbs/07_train.ipynb #a01a4a3c
+class ScalarSink:
+    "Where training loops send their scalars (and image grids): a writer with TensorBoard's `add_scalar`/`add_image`, or none."
+    def __init__(self): self.writer, self.every, self.image_every = None, 10, 100
+    def add(self, prefix:str, # tag prefix (the loop's name)
+            scalars:dict, # name -> number or 0-d tensor; or name -> a callable returning a C x H x W image in [0, 1]
+            step:int, last:bool=False): # the step, and whether it is the loop's last
+        "Write each scalar as `prefix/name` at `step`; images (callables, only called here) every `image_every` steps and at the last."
+        for k, v in scalars.items():
+            if not callable(v): self.writer.add_scalar(f'{prefix}/{k}', float(v), step)
+            elif step % self.image_every == 0 or last: self.writer.add_image(f'{prefix}/{k}', v(), step)
+
+SCALARS = ScalarSink() # the sink `run_steps` writes to
+
+@contextlib.contextmanager
+def log_scalars(writer, # e.g. `torch.utils.tensorboard.SummaryWriter(logdir)`; None: leave logging off
+                every:int=10, # write scalars every this many steps (and at each loop's last step)
+                image_every:int=100): # image grids every this many steps (a multiple of `every`), and at the last step
+    "Within the block, every training loop's returned scalars go to `writer`."
+    old = SCALARS.writer, SCALARS.every, SCALARS.image_every
+    SCALARS.writer, SCALARS.every, SCALARS.image_every = writer, every, image_every
+    try: yield SCALARS
+    finally: SCALARS.writer, SCALARS.every, SCALARS.image_every = old
+
+def sample_grid(G:nn.Module, # a generator called as G(z, y)
+                labels:torch.Tensor, # the labels of the grid's columns
+                rows:int=4, # samples per label
+                seed:int=0): # the latents' seed (a generator of its own: the global RNG is not touched)
+    "A `rows x len(labels)` grid of G's samples in [0, 1], from fixed latents, in eval mode (BN statistics and spectral norms untouched)."
+    from torchvision.utils import make_grid
+    dev = next(G.parameters()).device
+    z = torch.randn(rows * len(labels), G.dim_z, generator=torch.Generator().manual_seed(seed)).to(dev)
+    was = G.training; G.eval()
+    with torch.no_grad(): x = G(z, labels.repeat(rows).to(dev)).float().cpu()
+    G.train(was)
+    return make_grid((x.clamp(-1, 1) + 1) / 2, nrow=len(labels), padding=1)
 
 # %% ../nbs/07_train.ipynb #2ab0572c
 AUGMENTATIONS = ('affine', 'shift') # known `augment` values (None: no augmentation)
@@ -131,9 +170,11 @@ def train_classifier(model:nn.Module, # a registry model, on its device
         opt.zero_grad(set_to_none=True); loss.backward()
         if kd is not None: dist.all_reduce_grads(kd.parameters())  # DDP averages the model's gradients, not the kd module's
         opt.step()
+        return {'loss': loss.detach(), 'lr': opt.param_groups[0]['lr']}
 
     state = {'model': model, 'opt': opt, **({'kd': kd} if kd is not None else {})}
     run_steps(steps, step_fn, state, ckpt, key, seed, 11, every, desc, progress)
+    dist.average_buffers(model)  # BN running statistics: DDP leaves each rank with its own after the last step; their mean
     return model.eval()
 
 # %% ../nbs/07_train.ipynb #c2f22518
@@ -158,11 +199,13 @@ def train_gan(G:nn.Module, D:nn.Module, # generator and discriminator from `cgan
         G.train(); D.train()
         for j in range(n_dis):
             idx = dist.split(batch_indices(len(x_r), batch_size, step * n_dis + j, seed, 21))
-            d_step(G, D, opt_d, to_float(x_r[idx].to(dev)), y_r[idx].to(dev), policy)
+            ld = d_step(G, D, opt_d, to_float(x_r[idx].to(dev)), y_r[idx].to(dev), policy)
         y = y_r[dist.split(batch_indices(len(x_r), batch_size, step, seed, 22))].to(dev)
-        g_step(G, D, opt_g, y, policy)
+        lg = g_step(G, D, opt_g, y, policy)
         ema.update(G, step)
+        return {'d_loss': ld, 'g_loss': lg, 'samples': lambda: sample_grid(ema.model, grid_y, seed=seed)}
 
+    grid_y = torch.unique(y_r)[:10]  # one column per class (the first 10)
     run_steps(steps, step_fn, {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d, 'ema': ema}, ckpt, key, seed, 20, every, 'gan', progress)
     dist.average_buffers(G, D, ema.model)  # BN running statistics: the mean over ranks
     return ema
@@ -227,10 +270,12 @@ def train_ratio(ratio:RatioMLP, # ratio model to train
         ratio.train()
         if dist.active:  # DDP wants one forward per backward: reals and fakes in one call (the MLP treats rows independently)
             r_r, r_f = net(torch.cat([fr, f_f]), torch.cat([y, y])).split(len(idx))
-            loss = csp_loss(r_r, r_f, lam)
-        else: loss = csp_loss(ratio(fr, y), ratio(f_f, y), lam)
+        else: r_r, r_f = ratio(fr, y), ratio(f_f, y)
+        loss = csp_loss(r_r, r_f, lam)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        if val is not None and ((step + 1) % val_every == 0 or step + 1 == steps): validate(step + 1)
+        out = {'loss': loss.detach(), 'r_real': r_r.detach().mean(), 'r_fake': r_f.detach().mean()}  # mean r on this step's batches
+        if val is not None and ((step + 1) % val_every == 0 or step + 1 == steps): validate(step + 1); out['val_loss'] = hist[-1][1]
+        return out
 
     run_steps(steps, step_fn, {'ratio': ratio, 'opt': opt, 'best': best}, ckpt, key, seed, 30, every, 'dre', progress)
     if val is not None and best.state is not None: ratio.load_state_dict(best.state)
@@ -260,11 +305,13 @@ def train_ccgan(G:nn.Module, D:nn.Module, # from `cgankd.ccgan.ccgan`, called wi
         for j in range(n_dis):
             b = vicinal_batch(y_r, batch_size, vicinal, mode, generator=torch_generator(seed, 41, step * n_dis + j))
             b = {k: dist.split(v).to(dev) for k, v in b.items()}
-            ccgan_d_step(G, D, opt_d, to_float(x_r[b['idx'].cpu()].to(dev)), b, policy)
+            ld = ccgan_d_step(G, D, opt_d, to_float(x_r[b['idx'].cpu()].to(dev)), b, policy)
         b = vicinal_batch(y_r, batch_size, vicinal, mode, generator=torch_generator(seed, 42, step))
-        ccgan_g_step(G, D, opt_g, dist.split(b['y_target']).to(dev), policy)
+        lg = ccgan_g_step(G, D, opt_g, dist.split(b['y_target']).to(dev), policy)
         ema.update(G, step)
+        return {'d_loss': ld, 'g_loss': lg, 'samples': lambda: sample_grid(ema.model, grid_y, seed=seed)}
 
+    grid_y = torch.linspace(0, 1, 8)  # columns: 8 labels across the normalised range
     run_steps(steps, step_fn, {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d, 'ema': ema}, ckpt, key, seed, 40, every, 'ccgan', progress)
     dist.average_buffers(G, D, ema.model)
     return ema
@@ -291,6 +338,7 @@ def train_sae(sae:nn.Module, # `cgankd.dre.SparseAE`
         x_rec, h, y_pred = net(x)
         loss = sae_loss(x, x_rec, h, y_pred, y, lambda_s, lambda_r)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        return {'loss': loss.detach()}
 
     run_steps(steps, step_fn, {'sae': sae, 'opt': opt}, ckpt, key, seed, 50, every, 'sae', progress)
     return sae.eval()

@@ -22,7 +22,7 @@ def comparable(report):
 def smoke_run(tmp_path_factory):
     "One uninterrupted smoke run of the CLI on the bundled digits, shared by the tests that read it."
     out = tmp_path_factory.mktemp('smoke')
-    p = run_cli('run', '--data', 'digits', '--task', 'classification', '--out', out, '--preset', 'smoke', '--quiet')
+    p = run_cli('run', '--data', 'digits', '--task', 'classification', '--out', out, '--preset', 'smoke', '--quiet', '--tensorboard')
     return out, json.loads((out/'report.json').read_text()), p
 
 # Even shorter schedules for tests that only check that a data set flows through every stage (32x32 images are 16x the

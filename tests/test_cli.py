@@ -35,6 +35,35 @@ def test_checkpoints_load_safely(smoke_run):
         sd = torch.load(out/f, map_location='cpu', weights_only=True)
         assert all(isinstance(v, torch.Tensor) for v in sd.values())
 
+def test_tensorboard_has_every_loop_and_the_report(smoke_run):
+    "`--tensorboard`: each training loop's losses at the logging interval, and the report's numbers, read back with TensorBoard's reader."
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    out, rep, _ = smoke_run
+    ea = EventAccumulator(str(out/'tb'), size_guidance={'scalars': 0, 'images': 0}); ea.Reload()
+    tags = set(ea.Tags()['scalars'])
+    cfg = json.loads((out/'config.json').read_text())
+    loops = {'teacher': cfg['teacher']['steps'], 'gan': cfg['gan']['steps'], 'dre': cfg['dre']['steps'],
+             'dre-features': cfg['dre']['feature_steps'], 'eval-network': cfg['eval']['steps'],
+             **{f"{s['arch']}/{v}": cfg['student']['steps'] for s in rep['students'] for v in ('nokd', rep['method'])},
+             **{f"{rep['ablation']['arch']}/{a}": cfg['student']['steps'] for a in rep['ablation'] if a not in ('arch', 'nokd')}}
+    for loop, steps in loops.items():
+        name = f'{loop}/d_loss' if loop == 'gan' else f'{loop}/loss'
+        assert name in tags, (name, sorted(tags))
+        got = [e.step for e in ea.Scalars(name)]
+        assert got == sorted(set(list(range(0, steps, 10)) + [steps - 1])), (name, got)  # every 10 steps and the last one
+    first, last = (ea.Scalars('teacher/loss')[i].value for i in (0, -1))
+    assert last < 0.7 * first, (first, last)  # it is the training loss, not a constant
+    assert {'dre/val_loss', 'gan/g_loss', 'dre/r_real', 'dre/r_fake', 'teacher/lr'} <= tags
+    lr = [e.value for e in ea.Scalars('teacher/lr')]
+    assert max(lr) == pytest.approx(cfg['teacher']['lr'], rel=0.2) and lr[-1] < 0.1 * max(lr)  # warm-up, then cosine decay
+    grids = ea.Images('gan/samples')
+    assert [g.step for g in grids] == [0, cfg['gan']['steps'] - 1] and grids[-1].width > 0  # every 100 steps and the last
+    assert ea.Scalars('report/teacher/test_metric')[0].value == pytest.approx(rep['teacher']['test_metric'])
+    for s in rep['students']:
+        for k in ('nokd', 'cgankd'): assert ea.Scalars(f"report/students/{s['arch']}/{k}")[0].value == pytest.approx(s[k])
+    assert ea.Scalars('report/bank/generated')[0].value == rep['bank']['generated']
+    assert any(t.startswith('report/diagnostics/subsampling/') for t in tags)
+
 def test_rerun_skips_finished_stages(smoke_run):
     out, rep, _ = smoke_run
     p = run_cli('run', '--data', 'digits', '--task', 'classification', '--out', out, '--preset', 'smoke', '--quiet')
@@ -124,6 +153,7 @@ def test_kill_every_stage_and_resume_equals_uninterrupted(tmp_path, task):
     args = [*RESUME[task], *COMMON]
     ref, out = tmp_path/'ref', tmp_path/'killed'
     run_cli('run', '--out', ref, *args)
+    args = [*args, '--tensorboard'] if task == 'classification' else args  # (logging must not change what a run trains)
     cmd = [sys.executable, '-m', 'cgankd.cli', 'run', '--out', str(out), *args]
     st = lambda *p: out.joinpath(*p)
     stu = 'students/cnn_small/subsampling'
@@ -152,6 +182,7 @@ def test_kill_every_stage_and_resume_equals_uninterrupted(tmp_path, task):
     assert '[dre] done, reusing' in done.stdout and 'cnn_small / nokd' not in done.stdout
     assert comparable(json.loads(st('report.json').read_text())) == comparable(json.loads((ref/'report.json').read_text()))
     _assert_same_weights(ref, out)
+    if task == 'classification': assert list(st('tb').glob('events.out.tfevents.*')), 'no TensorBoard events'
 
 def _digits28(path):
     "A real 28x28 grayscale digits set in the .npz contract (sklearn's digits upsampled), written to `path`."

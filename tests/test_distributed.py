@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, run_cli, comparable, TINY
+pytestmark = pytest.mark.xdist_group('distributed')  # one worker builds this file's shared run (pytest -n: --dist loadgroup)
 
 ARGS = ['--preset', 'smoke', '--quiet', '--device', 'cpu', '--seed', '2', '--set', 'bank.shard_size=100', *TINY]
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
@@ -140,8 +141,6 @@ def test_bn_statistics_are_averaged(ddp_check):
         assert len(bufs) > 0
         for k, v in bufs.items(): assert torch.equal(v, r1['gan_buffers'][n][k]), (n, k)
 
-@pytest.mark.xfail(strict=True, reason="train_classifier does not average BN running statistics over ranks (DDP "
-                   "broadcasts rank 0's buffers before each forward; after the last step each rank holds its own): issue 21")
 def test_classifier_bn_statistics_are_averaged(ddp_check):
     r0, r1, _, _ = ddp_check
     import torch

@@ -21,6 +21,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import pytest
 from conftest import ROOT
+pytestmark = pytest.mark.xdist_group('docs')  # one worker builds this file's shared run (pytest -n: --dist loadgroup)
 
 CHROMIUM = '/usr/bin/chromium'
 FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from conftest import run_cli
 from test_stages import FAST
+pytestmark = pytest.mark.xdist_group('external')  # one worker builds this file's shared run (pytest -n: --dist loadgroup)
 
 @pytest.fixture(scope='module')
 def first_run(tmp_path_factory):

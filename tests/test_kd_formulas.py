@@ -10,6 +10,10 @@ the NumPy side reads their *parameters* (set to random values first) and applies
 module's own helpers or sub-modules. Shapes are chosen so that both the sum over stage pairs and the pooling of the
 larger map to the smaller are exercised (student stage 0 is 16x16, the teacher's 8x8).
 
+OFD, ReviewKD and SSKD hook the networks themselves (pre-activations, transformed views): they run on small stand-in
+networks whose every feature is a known function of the batch (`_Net`, `_MLP`), recomputed here in NumPy; OFD's margin is
+checked against scipy.stats.truncnorm.
+
 Default weights are checked against the published configurations:
 - RepDistiller (CRD's repository, github.com/HobbitLong/RepDistiller, scripts/run_cifar_distill.sh at b0722bc):
   kd -a 0.9, hint (FitNet) -b 100, attention -b 1000, similarity -b 3000, correlation (CC) -b 0.02, vid -b 1,
@@ -30,8 +34,8 @@ REPDISTILLER_WEIGHTS = dict(blkd=0.9, fitnet=100, at=1000, sp=3000, cc=0.02, vid
                             fsp=50, nst=50, crd=0.8)
 MDISTILLER_WEIGHTS = dict(blkd=0.9, at=1000, rkd=1.0, fitnet=100, kdsvd=1.0, nst=50, pkt=30000, sp=3000, vid=1.0,
                           crd=0.8, dkd=1.0, ofd=0.001, reviewkd=1.0)  # (ofd, reviewkd: checked where registered)
-# Registered on main after this file was written: no NumPy formula check here yet (to add)
-KNOWN_UNCHECKED = {'ofd', 'reviewkd', 'sskd'}
+# Registered losses without a NumPy formula check here (none left: OFD, ReviewKD and SSKD are checked below)
+KNOWN_UNCHECKED = set()
 MDISTILLER_HPARAMS = dict(blkd={'T': 4}, at={'p': 2}, rkd={'w_dist': 25, 'w_angle': 50}, kdsvd={'k': 1},
                           vid={'init_var': 5.0}, crd={'feat_dim': 128, 'nce_k': 16384, 'momentum': 0.5, 'nce_t': 0.07},
                           dkd={'alpha': 1.0, 'beta': 8.0, 'T': 4.0})
@@ -58,10 +62,10 @@ Y = torch.tensor([0, 1, 2, 3, 4, 0])
 INFO = {'task': 'classification', 'n_data': None, 'steps': 96, 'labels': None}
 PAIRS = [(0, 0), (1, 1), (2, 2)]  # pair_layers(3, 3)
 
-def build(name, t=T_, s=S_, **hp):
+def build(name, t=T_, s=S_, info=INFO, **hp):
     "The registered loss module, built as the Distiller builds it; its parameters randomised, float64, train mode."
     torch.manual_seed(0)
-    m = KD_LOSSES.get(name)(t, s, INFO, **{**kd_defaults(name)['hparams'], **hp}).double().train()
+    m = KD_LOSSES.get(name)(t, s, info, **{**kd_defaults(name)['hparams'], **hp}).double().train()
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * 0.5 + (p.dim() == 1))
@@ -233,6 +237,199 @@ def test_kdsvd():  # Lee et al.: top-k right singular vectors, student's aligned
             ref += ((rbf(vs, prev[0]) - rbf(vt, prev[1])) ** 2).sum() / N
         prev = (vs, vt)
     close(call(m), ref, rtol=RTOL_SVD)
+
+# ---- methods that hook the networks themselves (OFD, ReviewKD: pre-activations; SSKD: transformed views) -------------
+# These factories need the networks in `info`. The stand-ins below make every input of the loss a known function of the
+# batch: `_Net` cuts a flat input (N, F) into its stage maps' pre-activations (through an eval-mode BatchNorm when `bn`,
+# the BN OFD reads its margin from) and its penultimate feature; stage outputs are the ReLUs of those.
+class _Stage(torch.nn.Module):
+    def __init__(self, c, h, bn):
+        super().__init__(); self.c, self.h = c, h
+        self.bn = torch.nn.BatchNorm2d(c) if bn else None
+    def forward(self, x):
+        z = x.reshape(len(x), self.c, self.h, self.h)
+        return torch.relu(self.bn(z) if self.bn is not None else z)
+
+class _Net(torch.nn.Module):
+    def __init__(self, chans, sizes, dfeat, bn):
+        super().__init__()
+        self.cut = [c * h * h for c, h in zip(chans, sizes)] + [dfeat]
+        self.stages = torch.nn.ModuleList([_Stage(c, h, bn) for c, h in zip(chans, sizes)])
+        self.head = torch.nn.Linear(dfeat, K)
+        self.kd_layers = [f'stages.{i}' for i in range(len(chans))]
+    def forward(self, x):
+        parts = torch.split(x[:, :sum(self.cut)], self.cut, 1)  # both stand-ins read one batch, each its first columns
+        for st, p in zip(self.stages, parts): st(p)
+        return self.head(torch.relu(parts[-1]))
+
+def _nets(seed=5):
+    "Teacher (stage BNs with random affine and running statistics; one channel's BN all but never negative: the -3 sigma margin) and student, float64, with a batch."
+    g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
+    te, st = _Net((4, 6, 8), (8, 4, 2), 8, True).double(), _Net((3, 5, 7), (16, 4, 2), 7, False).double()
+    with torch.no_grad():
+        for net in (te, st):
+            for p in net.parameters(): p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+        for b in (s.bn for s in te.stages):
+            b.weight.mul_(0.8).add_(torch.sign(b.weight) * 0.4)   # |gamma| >= 0.4, both signs (the margin uses |gamma|)
+            b.running_mean.copy_(torch.randn(b.num_features, generator=g, dtype=torch.float64) * 0.3)
+            b.running_var.copy_(torch.rand(b.num_features, generator=g, dtype=torch.float64) + 0.5)
+        te.stages[0].bn.bias[1] = 4 * te.stages[0].bn.weight[1].abs()  # P(z < 0) = Phi(-4) < 0.001
+    te.eval().requires_grad_(False)
+    return te, st, torch.randn(N, max(sum(te.cut), sum(st.cut)), generator=g, dtype=torch.float64)
+
+def _info(te, st, x, **extra):
+    from cgankd.kd import Taps
+    tt, ts = Taps(te), Taps(st)
+    return {**INFO, 'teacher': te, 'student': st, 't_taps': tt, 's_taps': ts, 'sample_x': x, **extra}
+
+def _run(info, x):
+    "Forward both networks on the batch (as the Distiller does before calling its losses); their tapped features."
+    info['teacher'](x); info['student'](x)
+    return info['t_taps'].feats(), info['s_taps'].feats()
+
+def _np_inputs(te, st, x):
+    "The pre-activations, post-activation maps and penultimates of both stand-ins, in NumPy from the batch and the teacher's BN."
+    xn = npf(x); ch = lambda net: np.split(xn[:, :sum(net.cut)], np.cumsum(net.cut)[:-1], 1)
+    t_parts, s_parts = ch(te), ch(st)
+    t_pre = []
+    for p, s_ in zip(t_parts, te.stages):
+        b = s_.bn; z = p.reshape(N, s_.c, s_.h, s_.h); v = lambda a: npf(a)[None, :, None, None]
+        t_pre.append(v(b.weight) * (z - v(b.running_mean)) / np.sqrt(v(b.running_var) + 1e-5) + v(b.bias))
+    s_pre = [p.reshape(N, s_.c, s_.h, s_.h) for p, s_ in zip(s_parts, st.stages)]
+    return t_pre, s_pre, np.maximum(t_parts[-1], 0), np.maximum(s_parts[-1], 0)
+
+def ofd_margin_ref(gamma, beta):  # E[z | z < 0] for z ~ N(beta, gamma^2), from scipy's truncated normal; -3|gamma| if P(z < 0) <= 0.001
+    from scipy.stats import norm, truncnorm
+    s = np.abs(gamma)
+    return np.array([truncnorm(-np.inf, -b / sd, loc=b, scale=sd).mean() if norm.cdf(-b / sd) > 1e-3 else -3 * sd
+                     for sd, b in zip(s, beta)])
+
+def test_ofd():  # Heo et al. 2019 (clovaai/overhaul-distillation, mdistiller OFD): connector conv1x1-BN on the student's
+    # pre-activation; partial L2 against max(teacher pre-activation, margin), zero where student <= target <= 0; summed;
+    # pair i of k weighted 1 / 2^(k-i-1); / batch size
+    from cgankd.kd import ofd_margin
+    gm, bt = np.array([1., -0.5, 2., 0.1, 0.3]), np.array([0., -1., 1., 2., 0.9])  # the last two: P(z < 0) below / above 0.001
+    ref_m = ofd_margin_ref(gm, bt)
+    assert ref_m[3] == -3 * 0.1 and ref_m[4] != -3 * 0.3
+    close(npf(ofd_margin(torch.tensor(gm), torch.tensor(bt))), ref_m)
+    te, st, x = _nets(); info = _info(te, st, x)
+    m = build('ofd', *_run(info, x), info=info)
+    t, s = _run(info, x)
+    t_pre, s_pre, _, _ = _np_inputs(te, st, x)
+    margins = [ofd_margin_ref(npf(te.stages[ti].bn.weight), npf(te.stages[ti].bn.bias)) for ti, _ in PAIRS]
+    assert margins[0][1] == -3 * abs(float(te.stages[0].bn.weight[1]))  # the fallback is exercised
+    for i, mg in enumerate(margins): close(npf(getattr(m, f'margin{i}')), mg)
+    assert m.sources == ['bn'] * 3
+    prm, ref, k = P(m), 0., len(PAIRS)
+    for i, (ti, si) in enumerate(PAIRS):
+        w, g, b = prm[3 * i: 3 * i + 3]
+        fs, ft = match(bn_train(conv1x1(s_pre[si], w), g, b), t_pre[ti])  # student 16x16 -> 8x8 after the connector
+        tgt = np.maximum(ft, margins[i][None, :, None, None])
+        ref += ((fs - tgt) ** 2 * ((fs > tgt) | (tgt > 0))).sum() / 2. ** (k - i - 1)
+    close(call(m, t, s), ref / N)
+    m.close(); info['t_taps'].close(); info['s_taps'].close()
+
+def hcl_ref(fs, ft):  # Chen et al. 2021 (dvlab-research/ReviewKD `hcl`): MSE of the map, plus MSE of its 4x4, 2x2, 1x1
+    # average pools (those smaller than the map) weighted 1/2, 1/4, 1/8 in that order, divided by the weights' sum
+    levels = [l for l in (4, 2, 1) if l < fs.shape[2]]
+    terms = [(1., ((fs - ft) ** 2).mean())] + [(0.5 ** (j + 1), ((pool(fs, l) - pool(ft, l)) ** 2).mean()) for j, l in enumerate(levels)]
+    return sum(w * v for w, v in terms) / sum(w for w, _ in terms)
+
+def nearest(a, h):  # torch's 'nearest' resize of a square map to (h, h): source index floor(i * H / h)
+    idx = (np.arange(h) * a.shape[2]) // h; return a[:, :, idx][:, :, :, idx]
+
+def sigmoid(z): return 1 / (1 + np.exp(-z))
+
+def test_hcl():
+    from cgankd.kd import hcl_loss
+    g = np.random.default_rng(0); a, b = g.normal(size=(2, N, 3, 8, 8)); c, d = g.normal(size=(2, N, 3, 4, 4))
+    e, f = g.normal(size=(2, N, 3, 1, 1))
+    # 8x8: 4, 2, 1 pools at 1/2, 1/4, 1/8 (sum 1.875); 4x4: the 2 and 1 pools at 1/2, 1/4; 1x1: the map alone
+    close(hcl_ref(a, b), (((a - b) ** 2).mean() + ((pool(a, 4) - pool(b, 4)) ** 2).mean() / 2 + ((pool(a, 2) - pool(b, 2)) ** 2).mean() / 4
+                          + ((a.mean((2, 3)) - b.mean((2, 3))) ** 2).mean() / 8) / 1.875)
+    got = hcl_loss([torch.from_numpy(v) for v in (a, c, e)], [torch.from_numpy(v) for v in (b, d, f)])
+    close(float(got), hcl_ref(a, b) + hcl_ref(c, d) + ((e - f) ** 2).mean())
+
+def test_reviewkd():  # Chen et al. 2021: the student's stage maps and penultimate (as 1x1), deepest first through ABFs
+    # (conv1x1-BN to `mid`; fused with the nearest-upsampled deeper residual by a sigmoid 1x1 attention on the concatenation;
+    # nearest-resized to the teacher's size; conv3x3-BN), each level's output against the teacher's pre-activation (and
+    # penultimate) by HCL, summed; ramped up by (step + 1) / warm-up (20/240 of the steps)
+    te, st, x = _nets(); info = _info(te, st, x)
+    m = build('reviewkd', *_run(info, x), info=info)
+    t, s = _run(info, x)
+    t_pre, s_pre, t_feat, s_feat = _np_inputs(te, st, x)
+    xs = [np.maximum(a, 0) for a in s_pre] + [s_feat[:, :, None, None]]   # the student's post-activation maps
+    ft = t_pre + [t_feat[:, :, None, None]]
+    outs, res = [], None
+    for lvl, abf in zip(range(len(xs) - 1, -1, -1), m.abfs):  # deepest first
+        p = {n: npf(v) for n, v in abf.named_parameters()}
+        h = bn_train(conv1x1(xs[lvl], p['conv1.0.weight']), p['conv1.1.weight'], p['conv1.1.bias'])
+        if res is not None:
+            r = nearest(res, h.shape[2])
+            z = sigmoid(conv1x1(np.concatenate([h, r], 1), p['att.0.weight']) + p['att.0.bias'][None, :, None, None])
+            h = h * z[:, :1] + r * z[:, 1:]
+        else: assert 'att.0.weight' not in p  # the deepest level has nothing to fuse
+        h = nearest(h, ft[lvl].shape[2]); res = h
+        w2 = p['conv2.0.weight']
+        outs.insert(0, bn_train(conv3x3(h, w2, np.zeros(len(w2))), p['conv2.1.weight'], p['conv2.1.bias']))
+    ref = sum(hcl_ref(o, f) for o, f in zip(outs, ft))
+    warm = round(96 * 20 / 240)
+    close(call(m, t, s, step=0), ref / warm)
+    close(call(m, t, s, step=warm + 3), ref)
+    m.close(); info['t_taps'].close(); info['s_taps'].close()
+
+class _MLP(torch.nn.Module):  # SSKD's stand-in: a linear+ReLU body on the flattened image, so a rotation changes everything
+    def __init__(self, pix, d):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(pix, d), torch.nn.ReLU())
+        self.head = torch.nn.Linear(d, K); self.kd_layers = ['body']
+    def forward(self, x): return self.head(self.body(x))
+
+def _lsm(z): z = z - z.max(1, keepdims=True); return z - np.log(np.exp(z).sum(1, keepdims=True))
+def _kl_bm(log_p, q, T): return (q * (np.log(q) - log_p)).sum() / len(q) * T * T  # KL(q || p), batchmean, * T^2
+def _keep(scores, target, ratio):  # SSKD's error filter: rows where the teacher ranks the target first, plus int(ratio *
+    # wrong) of the others, best rank of the target first; sorted
+    rank = np.array([np.flatnonzero(np.argsort(-r, kind='stable') == c)[0] for r, c in zip(scores, target)])
+    return np.sort(np.argsort(rank, kind='stable')[:(rank == 0).sum() + int((rank > 0).sum() * ratio)])
+
+def test_sskd():  # Xu et al. 2020 (xuguodong03/SSKD student.py): 0.9 KD(T=4) on normal views + 2.7 KD(T=4) on the transformed
+    # views the teacher classifies best (ratio_tf of its errors kept) + 10 KL(T=0.5) between the teacher's and student's
+    # softmaxed cosine-similarity rows (each transformed view's projected penultimate vs every normal one's), on the rows
+    # whose source the teacher ranks best (ratio_ss of its errors kept); every KL batchmean * T^2
+    from cgankd.kd import Taps, ss_head
+    g = torch.Generator().manual_seed(6); torch.manual_seed(6)
+    te, st = _MLP(16, 8).double().eval().requires_grad_(False), _MLP(16, 7).double()
+    t_head = ss_head(8).double()
+    with torch.no_grad():
+        for p in [*te.parameters(), *st.parameters(), *t_head.parameters()]: p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    x = torch.randn(N, 1, 4, 4, generator=g, dtype=torch.float64)
+    info = {**INFO, 'teacher': te, 'student': st, 't_taps': Taps(te), 's_taps': Taps(st), 'sample_x': x, 'sskd_head': t_head}
+    def feats():
+        te(x); st(x); return info['t_taps'].feats(), info['s_taps'].feats()
+    # NumPy: the networks, both heads and the views from their parameters
+    tp, sp, hp = P(te), P(st), P(t_head)
+    def mlp(ps, v): f = np.maximum(v.reshape(len(v), -1) @ ps[0].T + ps[1], 0); return f, f @ ps[2].T + ps[3]
+    def proj(ps, f): return np.maximum(f @ ps[0].T + ps[1], 0) @ ps[2].T + ps[3]
+    xn = npf(x); views = np.concatenate([np.rot90(xn, k, axes=(2, 3)) for k in (1, 3)])  # k-major: row r from image r % N
+    (tf_n, tl_n), (sf_n, sl_n), (tf_v, tl_v), (sf_v, sl_v) = mlp(tp, xn), mlp(sp, xn), mlp(tp, views), mlp(sp, views)
+    cos = lambda a, b: l2n(a) @ l2n(b).T
+    y, T, sT = npf(Y), 4., 0.5
+    for ratio_tf in (1.0, 0.5):  # the default keeps every transformed view for the class KD; 0.5 drops half the errors
+        m = build('sskd', *feats(), info=info, ratio_tf=ratio_tf)
+        t, s = feats()
+        total = float(m(t, s, y=Y, x=x, idx=None, step=0))
+        sh = P(m)  # the student's projection head: the module's only parameters
+        l_kd = _kl_bm(_lsm(sl_n / T), softmax(tl_n / T), T)
+        p_aug = softmax(tl_v / T); keep_tf = _keep(p_aug, np.tile(y, 2), ratio_tf)
+        l_tf = _kl_bm(_lsm(sl_v / T)[keep_tf], p_aug[keep_tf], T)
+        t_sim, s_sim = cos(proj(hp, tf_v), proj(hp, tf_n)), cos(proj(sh, sf_v), proj(sh, sf_n))  # (2N, N)
+        keep_ss = _keep(t_sim, np.arange(2 * N) % N, 0.75)
+        l_ss = _kl_bm(_lsm(s_sim / sT)[keep_ss], softmax(t_sim / sT)[keep_ss], sT)
+        assert 0 < len(keep_ss) < 2 * N and (ratio_tf == 1.0) == (len(keep_tf) == 2 * N), (keep_ss, keep_tf)
+        assert (m.parts['kept_tf'], m.parts['kept_ss']) == (len(keep_tf), len(keep_ss))
+        close([m.parts['kd'], m.parts['tf'], m.parts['ss']], [l_kd, l_tf, l_ss])
+        close(total, 0.9 * l_kd + 2.7 * l_tf + 10 * l_ss)
+    info['t_taps'].close(); info['s_taps'].close()
 
 def test_every_loss_has_a_formula_check():
     checked = {n[5:] for n in globals() if n.startswith('test_') and n[5:] in list_kd_losses()}

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 from conftest import run_cli, TINY
+pytestmark = pytest.mark.xdist_group('regression')  # one worker builds this file's shared run (pytest -n: --dist loadgroup)
 
 ABLATION_KEYS = {'arch', 'nokd', 'unprocessed', 'subsampling', 'subsampling+filtering', 'subsampling+filtering+replacement'}
 

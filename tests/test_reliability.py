@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, comparable
+pytestmark = pytest.mark.xdist_group('reliability')  # one worker builds this file's shared run (pytest -n: --dist loadgroup)
 
 # toy schedules (as tests/test_stages.py FAST), with n_fake given as a flag so that a bad --n-fake placed after it wins
 FAST = ['--preset', 'smoke', '--quiet', '--set', 'teacher.steps=20', '--set', 'gan.steps=10', '--set', 'dre.steps=10',

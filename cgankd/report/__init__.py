@@ -5,14 +5,17 @@
 # %% auto #0
 __all__ = ['png_b64', 'grid_html', 'mosaic', 'thumbs_html', 'arms_html', 'dropped_kept', 'dropped_kept_html', 'ARMS',
            'ARM_COLOURS', 'arm_colour', 'score_intervals', 'students_figure', 'ablation_figure', 'log_ratio_figure',
-           'acceptance_figure', 'bound_figure', 'verdict', 'report_sections', 'report_figures', 'write_html_report']
+           'acceptance_figure', 'bound_figure', 'verdict', 'report_sections', 'report_figures', 'write_html_report',
+           'tensorboard_writer', 'report_scalars', 'write_report']
 
 # %% ../../nbs/08_report.ipynb #993ab77d
 from .images import *
 from .charts import *
 from .page import *
+from .tensorboard import *
 from .images import _MARK
 
 _all_ = ['png_b64', 'grid_html', 'mosaic', 'thumbs_html', 'arms_html', 'dropped_kept', 'dropped_kept_html', 'ARMS', 'ARM_COLOURS',
          'arm_colour', 'score_intervals', 'students_figure', 'ablation_figure', 'log_ratio_figure', 'acceptance_figure',
-         'bound_figure', 'verdict', 'report_sections', 'report_figures', 'write_html_report']
+         'bound_figure', 'verdict', 'report_sections', 'report_figures', 'write_html_report', 'tensorboard_writer', 'report_scalars',
+         'write_report']

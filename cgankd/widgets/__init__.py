@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['RunView', 'ratio_threshold', 'percentile_keep', 'rs_keep', 'counts_per_group', 'near_threshold', 'rho_kept',
-           'kept_count', 'confusion', 'label_shift', 'check_selection_name', 'save_selection', 'filter_selection',
-           'adjustment_selection', 'png_b64', 'grid_html', 'fakes_html', 'browse_rows', 'SampleBrowser',
-           'DensityRatioFilter', 'LabelAdjustmentViewer']
+           'kept_count', 'prepare_quality', 'kept_quality', 'confusion', 'label_shift', 'check_selection_name',
+           'save_selection', 'filter_selection', 'adjustment_selection', 'png_b64', 'grid_html', 'fakes_html',
+           'browse_rows', 'SampleBrowser', 'DensityRatioFilter', 'LabelAdjustmentViewer']
 
 # %% ../../nbs/09_widgets.ipynb #9cfbac6e
 from .view import *
@@ -18,6 +18,6 @@ from .html import _MARK, _fmt, _captions
 from .browsers import _RunWidget, _counts_html
 
 _all_ = ['RunView', 'ratio_threshold', 'percentile_keep', 'rs_keep', 'counts_per_group', 'near_threshold',
-         'rho_kept', 'kept_count', 'confusion', 'label_shift', 'check_selection_name', 'save_selection',
+         'rho_kept', 'kept_count', 'prepare_quality', 'kept_quality', 'confusion', 'label_shift', 'check_selection_name', 'save_selection',
          'filter_selection', 'adjustment_selection', 'png_b64', 'grid_html', 'fakes_html', 'browse_rows',
          'SampleBrowser', 'DensityRatioFilter', 'LabelAdjustmentViewer']

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from ..core import CgankdError
 from ..bank import Selection
 from .view import (RunView, ratio_threshold, counts_per_group, near_threshold, rho_kept, confusion, label_shift,
-                                 filter_selection, adjustment_selection, _filter_mask)
+                                 filter_selection, adjustment_selection, kept_quality, _filter_mask)
 from .html import grid_html, fakes_html, _MARK, _fmt
 
 # %% auto #0
@@ -141,6 +141,23 @@ def _counts_html(view, counts, total_kept, total):
             f'<div style="max-height:220px;overflow-y:auto"><table style="font:11px monospace"><tr><th>label</th><th>kept</th>'
             f'<th>dropped</th></tr>{rows}</table></div>')
 
+def _quality_html(q:dict|None, q_all:dict|None) -> str:
+    "The kept set's KID and precision/recall next to the whole bank's (the stored evaluation features)."
+    if q is None: return '<div style="font:11px monospace">fake quality: this run stored no evaluation features</div>'
+    if 'kid' not in q: return f'<div style="font:11px monospace">fake quality: {q["n"]} stored fakes kept, too few to score</div>'
+    cell = lambda k, f: f"<td style='text-align:right' class='cgankd-q-{k}'>{f.format(q[k])}</td><td style='text-align:right;color:#777'>{f.format(q_all[k])}</td>"
+    return ('<div style="font:11px monospace"><b>fake quality</b> (evaluation network, ' + f'{q["n"]} scored)'
+            '<table><tr><th></th><th>kept</th><th>all</th></tr>'
+            f"<tr><td>KID</td>{cell('kid', '{:.4f}')}</tr><tr><td>precision</td>{cell('precision', '{:.2f}')}</tr>"
+            f"<tr><td>recall</td>{cell('recall', '{:.2f}')}</tr></table></div>")
+
+def _check_html(c:dict|None) -> str:
+    "The density-ratio model's calibration check beside the histogram."
+    if not c: return ''
+    ok = '<span style="color:#2a7">passed</span>' if c.get('ok') else '<span style="color:#c33">failed</span>'
+    return (f'<div style="font:11px monospace" class="cgankd-dre-check"><b>DRE check</b> {ok}: held-out real images '
+            f'median log r {c["median_log_r"]:.2f}, {100 * c["floor_frac"]:.0f}% at the floor; wrong labels {c["wrong_median_log_r"]:.2f}</div>')
+
 class DensityRatioFilter(_RunWidget):
     "Histogram of log density ratios with a threshold slider (percentile, or cDR-RS acceptance per label), live kept/dropped counts per label, and the fakes on both sides of the threshold."
     def __init__(self,
@@ -170,10 +187,14 @@ class DensityRatioFilter(_RunWidget):
                                     go.Bar(x=c, y=np.zeros(len(c)), width=np.diff(self.edges), name='dropped', marker_color=_MARK['dropped'])])
         self.fig.update_layout(barmode='stack', height=320, width=640, margin=dict(l=40, r=10, t=40, b=40),
                                xaxis_title='log r(x | y)', yaxis_title='fakes', title='log density ratio')
-        self.counts, self.grids = W.HTML(), W.HTML()
+        self.counts, self.grids, self.quality = W.HTML(), W.HTML(), W.HTML()
+        self.quality.add_class('cgankd-quality'); self.check = W.HTML(_check_html(view.dre_check()))
+        self.store = view.quality_store()  # evaluation features stored by the pipeline (None: an older run)
+        self.all_quality = kept_quality(self.store, t['index']) if self.store is not None else None
         for w in (self.mode, self.pct, self.per_group, self.label): w.observe(lambda _: self.update(), 'value')
         super().__init__([W.HBox([self.mode, self.label]), W.HBox([self.pct, self.per_group]),
-                          W.HBox([self.fig, self.counts]), self.grids, self._apply_row('ratio_filter')])
+                          W.HBox([self.fig, W.VBox([self.check, self.quality, self.counts])]), self.grids,
+                          self._apply_row('ratio_filter')])
         self.add_class('cgankd-ratio-filter')
         self.update()
 
@@ -198,6 +219,8 @@ class DensityRatioFilter(_RunWidget):
             self.fig.layout.shapes = [dict(type='line', x0=thr, x1=thr, y0=0, y1=1, yref='paper', line=dict(color='black', dash='dash'))] if pm else []
             self.fig.layout.title.text = f"log density ratio ({'all labels' if g is None else v.group_name(g)})" + (f", threshold {thr:.3f}" if pm else ", cDR-RS")
         self.counts.value = _counts_html(v, counts_per_group(t, keep, v.num_groups), int(keep.sum()), len(keep))
+        self.kept_quality = kept_quality(self.store, t['index'][keep]) if self.store is not None else None
+        self.quality.value = _quality_html(self.kept_quality, self.all_quality)
         low, near = near_threshold(t, keep, self.n_grid, g)
         self.grids.value = ('<div style="display:flex;gap:16px"><div>' + fakes_html(v, low, 'dropped: lowest log r', ['dropped'] * len(low))
                             + '</div><div>' + fakes_html(v, near, 'kept: nearest the threshold', ['kept'] * len(near)) + '</div></div>')
@@ -206,7 +229,7 @@ class DensityRatioFilter(_RunWidget):
         "Save the current selection as `name` (what Apply does)."
         return filter_selection(self.view, name, self.mode.value, self.value)
 
-    def _static_html(self): return self.counts.value + self.grids.value
+    def _static_html(self): return self.check.value + self.quality.value + self.counts.value + self.grids.value
 
 # %% ../../nbs/09c_widgets.browsers.ipynb #49d7f5c5
 class LabelAdjustmentViewer(_RunWidget):

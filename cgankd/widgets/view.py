@@ -12,8 +12,8 @@ from ..bank import FakeBank, Selection, rejection_sample, rho_filter, make_selec
 
 # %% auto #0
 __all__ = ['RunView', 'ratio_threshold', 'percentile_keep', 'rs_keep', 'counts_per_group', 'near_threshold', 'rho_kept',
-           'kept_count', 'confusion', 'label_shift', 'check_selection_name', 'save_selection', 'filter_selection',
-           'adjustment_selection']
+           'kept_count', 'confusion', 'label_shift', 'prepare_quality', 'kept_quality', 'check_selection_name',
+           'save_selection', 'filter_selection', 'adjustment_selection']
 
 # %% ../../nbs/09a_widgets.view.ipynb #be4f23f0
 class RunView:
@@ -76,6 +76,17 @@ class RunView:
     def default_base(self) -> str|None:
         "The selection the teacher filter starts from: the cDR-RS selection when saved, else the whole bank."
         return 'subsampling' if 'subsampling' in self.selection_names() else None
+
+    def quality_store(self) -> dict|None:
+        "The evaluation features the pipeline stored for live fake-quality metrics (`diagnostics/features.npz`), or None for a run without them."
+        f = self.dir/'diagnostics'/'features.npz'
+        if not f.exists(): return None
+        with np.load(f) as z: return prepare_quality({k: z[k] for k in z.files})  # what no slider move changes, once
+
+    def dre_check(self) -> dict|None:
+        "The density-ratio model's calibration check (`dre/done.json`), or None."
+        f = self.dir/'dre'/'done.json'
+        return load_json(f).get('result', {}).get('check') if f.exists() else None
 
 # %% ../../nbs/09a_widgets.view.ipynb #484f305b
 def ratio_threshold(log_ratio:np.ndarray, # log density ratios
@@ -150,6 +161,47 @@ def label_shift(table:dict, indices:np.ndarray) -> np.ndarray:
     "Teacher prediction minus assigned label for `indices`: how much replacement moves each label."
     pos = np.searchsorted(table['index'], indices)
     return table['teacher_pred'][pos].astype(np.float64) - table['label'][pos].astype(np.float64)
+
+# %% ../../nbs/09a_widgets.view.ipynb #6e557cac
+def _sqdist(a, b): return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * (a @ b.T), 0)
+
+def prepare_quality(store:dict, # index, fake (M x D) and real (N x D) evaluation features
+                    k:int=5, # precision/recall neighbours
+                    n_real:int=1000, # real features in the KID term
+                    seed:int=0) -> dict:
+    "Add what every `kept_quality` call shares: real k-NN radii, each stored fake's 'inside a real ball', the real kernel term."
+    real, fake = store['real'].astype(np.float32), store['fake'].astype(np.float32)
+    if len(real) <= k: raise CgankdError(f"quality store: {len(real)} real features; need more than k={k}")
+    rr = np.sqrt(np.partition(_sqdist(real, real), k, axis=1)[:, k])  # the k-th neighbour after the sample itself
+    inside = np.zeros(len(fake), bool)
+    for i in range(0, len(fake), 2048): inside[i:i + 2048] = (np.sqrt(_sqdist(fake[i:i + 2048], real)) < rr[None]).any(1)
+    xr = real[np.sort(np.random.default_rng(seed).permutation(len(real))[:n_real])]
+    kxx = (xr @ xr.T / xr.shape[1] + 1) ** 3
+    return {**store, 'real': real, 'fake': fake, 'real_radii': rr, 'inside_real': inside, 'kid_real': xr,
+            'kid_xx': float((kxx.sum() - np.trace(kxx)) / (len(xr) * (len(xr) - 1))), 'k': k}
+
+def kept_quality(store:dict, # `prepare_quality(...)` (what `RunView.quality_store()` returns)
+                 keep_index:np.ndarray, # bank indices of the fakes kept now
+                 max_fakes:int=500, # at most this many of the stored kept fakes are scored
+                 seed:int=0) -> dict:
+    "KID and precision/recall of the stored fakes among `keep_index` against the real test features; `n` is how many were scored."
+    rows = np.flatnonzero(np.isin(store['index'], keep_index, assume_unique=True))
+    if len(rows) > max_fakes: rows = rows[np.sort(np.random.default_rng(seed).permutation(len(rows))[:max_fakes])]
+    key = (rows.tobytes(), seed)  # the same scored fakes (e.g. another label shown): the last answer
+    if store.get('_last', (None,))[0] == key: return dict(store['_last'][1])
+    out = _score(store, rows); store['_last'] = (key, out)
+    return dict(out)
+
+def _score(store, rows):
+    k = store['k']
+    if len(rows) <= k: return {'n': int(len(rows))}
+    f, xr = store['fake'][rows], store['kid_real']
+    d = f.shape[1]
+    kyy, kxy = (f @ f.T / d + 1) ** 3, (xr @ f.T / d + 1) ** 3
+    kid_ = store['kid_xx'] + (kyy.sum() - np.trace(kyy)) / (len(f) * (len(f) - 1)) - 2 * kxy.mean()
+    fr = np.sqrt(np.partition(_sqdist(f, f), k, axis=1)[:, k])  # the scored fakes' own k-NN radii
+    recall = (np.sqrt(_sqdist(store['real'], f)) < fr[None]).any(1).mean()
+    return {'n': int(len(rows)), 'kid': float(kid_), 'precision': float(store['inside_real'][rows].mean()), 'recall': float(recall)}
 
 # %% ../../nbs/09a_widgets.view.ipynb #b22c9f9a
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}')
