@@ -8,5 +8,5 @@ __all__ = []
 
 # %% ../nbs/00a_hub.ipynb #6937334d
 import cgankd.core, cgankd.config, cgankd.data, cgankd.readers, cgankd.models, cgankd.zoo, cgankd.external  # data readers, models, outside models (torchvision:, timm:)
-import cgankd.gan, cgankd.ccgan, cgankd.paper_gans, cgankd.generators  # GAN networks and generator families
+import cgankd.gan, cgankd.ccgan, cgankd.paper_gans, cgankd.generators, cgankd.diffusion  # GAN networks, generator families, diffusion generators
 import cgankd.tasks, cgankd.kd  # tasks and KD losses

@@ -27,6 +27,11 @@ DEFAULTS = {
                 'checkpoint': None}, # a trained teacher's weights for `arch` (--teacher PATH): evaluated, never trained
     'gan': {'name': 'biggan', 'dim_z': 64, 'g_ch': 64, 'd_ch': 64, 'shared_dim': 32, 'steps': 1000, 'batch_size': 64,
             'n_dis': 2, 'lr_g': 1e-3, 'lr_d': 1e-3, 'ema_decay': 0.99, 'ema_start': 250, 'policy': 'translation,cutout',
+            'unet_ch': 32, # diffusion generators (ddpm, ccdm): UNet base width
+            'timesteps': 1000, # diffusion generators: training diffusion steps
+            'sample_steps': 10, # diffusion generators: DDIM steps per fake (deterministic, eta=0); the DRE samples fresh fakes every step, so this sets its cost too
+            'guidance': 1.5, # diffusion generators: classifier-free guidance scale (1: none, the plain conditional model)
+            'p_uncond': 0.1, # diffusion generators: share of training labels dropped to the null condition (for guidance)
             'checkpoint': None}, # a trained generator's weights (--generator PATH, e.g. a run's gan/G_ema.pt): GAN training skipped
     'dre': {'feature_arch': 'cnn_medium', 'feature_steps': 800, 'feature_batch_size': 64, 'feature_lr': 0.05,
             'feature_weight_decay': 5e-4,
@@ -59,7 +64,7 @@ TASK_DEFAULTS = {
         'gan': {'name': 'ccgan', 'embed_arch': 'cnn_medium', 'embed_steps': 500, 'embed_batch_size': 64, 'embed_lr': 0.01,
                 'embed_weight_decay': 5e-4, 'embed_augment': None, 'y2h_steps': 500, 'y2h_batch_size': 128, 'y2h_lr': 1e-3,
                 'y2h_noise_sd': 0.2, 'vicinal': 'soft', 'kappa': None, 'nu': None, 'm_kappa': 1.0, 'policy': 'translation',
-                'steps': 1000},
+                'steps': 1000, 'guidance': 1.0}, # (ccdm: no guidance by default; y2h already pins the label)
         'dre': {'feature_arch': 'sae', 'sae_dim': 64, 'sae_ch': 32, 'feature_steps': 500, 'feature_lr': 1e-3,
                 'feature_augment': 'shift', 'augment': 'shift',  # no rotation: it changes digits-angle's label
                 'sae_lambda_s': 1e-3, 'sae_lambda_r': 1.0, 'steps': 800},
@@ -71,7 +76,8 @@ TASK_DEFAULTS = {
 }
 
 SMOKE = {'checkpoint_every': 20,
-         'teacher': {'steps': 60}, 'gan': {'steps': 60, 'g_ch': 16, 'd_ch': 16, 'ema_start': 10},
+         'teacher': {'steps': 60}, 'gan': {'steps': 60, 'g_ch': 16, 'd_ch': 16, 'ema_start': 10,
+                                          'unet_ch': 8, 'timesteps': 100, 'sample_steps': 2}, # (the last three: diffusion generators only)
          'dre': {'feature_steps': 40, 'steps': 60}, 'eval': {'steps': 40, 'max_fakes': 300, 'widget_fakes': 300}, 'bank': {'n_fake': 200, 'burn_in': 20, 'shard_size': 1000, 'max_samples': 30000},
          'student': {'steps': 60}}
 SMOKE_TASK = {'classification': {}, 'regression': {'gan': {'embed_steps': 40, 'y2h_steps': 100}, 'bank': {'n_grid': 20, 'burn_in': 5, 'max_samples': 80000}}}
@@ -175,6 +181,7 @@ RULES = { # dotted key pattern -> (kind, range or choices); kinds: int, float, b
     'gan.n_dis': ('int', '[1, inf)'), 'gan.ema_decay': ('float', '[0, 1)'), 'gan.ema_start': ('int', '[0, inf)'),
     'gan.policy': ('str?', None), 'gan.y2h_noise_sd': ('float', '[0, inf)'), 'gan.vicinal': ('str', ('soft', 'hard')),
     'gan.kappa': ('float?', '(0, inf)'), 'gan.nu': ('float?', '(0, inf)'), 'gan.m_kappa': ('float', '(0, inf)'),
+    'gan.guidance': ('float', '[0, inf)'), 'gan.p_uncond': ('float', '[0, 1)'),
     'dre.lam': ('float', '[0, inf)'), 'dre.dropout': ('float', '[0, 1)'), 'dre.sae_lambda_*': ('float', '[0, inf)'),
     'dre.sae_*': ('int', '[1, inf)'),
     'bank.n_fake': ('int', '[1, inf)'), 'bank.burn_in': ('int', '[1, inf)'), 'bank.max_samples': ('int', '[1, inf)'),

@@ -42,7 +42,7 @@ def _stage_gan(x:RunEnv):
     gc = x.cfg['gan']
     fam = generator_family(gc['name'], x.task.name)
     cond, st_e = x.task.embedding(x)  # the label embedding of scalar-conditional generators (its own stage), or None
-    build = lambda: [n.to(x.dev) for n in fam.build(gc, x.ds.channels, x.ds.size, x.task.num_outputs, cond)]
+    build = lambda: [n if n is None else n.to(x.dev) for n in fam.build(gc, x.ds.channels, x.ds.size, x.task.num_outputs, cond)]  # D is None: no discriminator (diffusion)
     if gc.get('checkpoint'):  # a trained generator from outside (--generator): no GAN training
         G, st = external_generator(x, build); return G, cond, st
     st = Stage(x.out, 'gan', {'data': x.data_id, 'cfg': section_rest({k: v for k, v in gc.items() if k != 'checkpoint'}, EMBED_KEYS), 'seed': x.seed, 'embed': st_e and st_e.key})
@@ -51,7 +51,8 @@ def _stage_gan(x:RunEnv):
         torch.manual_seed(x.seed + SEEDS['gan'])
         G, D = build()
         sampler, facts = fam.train(G, D, x.ds.images, x.task.y, gc, x.seed, ckpt=st.dir/'ckpt.pt', key=st.key, every=x.every, progress=x.progress)
-        save_checkpoint(dict(G.state_dict()), st.dir/'G.pt'); save_checkpoint(dict(D.state_dict()), st.dir/'D.pt')
+        save_checkpoint(dict(G.state_dict()), st.dir/'G.pt')
+        if D is not None: save_checkpoint(dict(D.state_dict()), st.dir/'D.pt')
         save_checkpoint(dict(sampler.state_dict()), st.dir/'G_ema.pt')
         st.finish({'name': gc['name'], 'img_size': x.ds.size, **facts})
     else: x.log("[gan] done, reusing")
@@ -313,7 +314,7 @@ def _run(out:Path, cfg:dict, kd, progress, log, notes:list, box:dict, teacher=No
 
     report = {
         'task': cfg['task'], 'metric': x.task.metric_name, 'data': x.task.report_data(x.ds.summary()), 'seed': x.seed,
-        'teacher': st_t.result, 'students': students, 'ablation': ablation, 'method': method,
+        'teacher': st_t.result, 'generator': st_g.result, 'students': students, 'ablation': ablation, 'method': method,
         'bank': {'generated': len(table['index']), 'accepted_subsampling': int(sels['subsampling'].stats['accepted']),
                  'kept_filtering': len(sels['subsampling+filtering']),
                  'labels_replaced': int(sels['subsampling+filtering+replacement'].stats['labels_changed']),
