@@ -6,7 +6,8 @@ import pytest
 from conftest import ROOT, run_cli, comparable, TINY
 from test_distributed import torchrun, shards, assert_same_bank, copy_networks
 
-pytest.importorskip('diffusers')
+import diffusers  # noqa: F401 (the dev extra installs it; without it this file fails rather than skips)
+pytestmark = pytest.mark.xdist_group('diffusion')  # one worker builds the module's torchrun run
 
 ARGS = ['--preset', 'smoke', '--quiet', '--device', 'cpu', '--seed', '2', '--set', 'gan.name=ddpm', '--set', 'bank.shard_size=100', *TINY]
 REG = ['--task', 'regression', '--preset', 'smoke', '--quiet', '--device', 'cpu', '--set', 'gan.name=ccdm', '--set', 'bank.n_fake=40',
