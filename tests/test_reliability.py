@@ -35,9 +35,12 @@ def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp('ref')/'run'
     a = start('run', '--out', out, *FAST)
     wait_for(lambda: (out/'.lock').exists() and (out/'.lock').stat().st_size > 0, what='the first run to take the lock')
-    b = start('run', '--out', out, *FAST, '--seed', '1')
-    t = time.time(); rb = finish(b); b_s = time.time() - t
-    a_running = a.poll() is None
+    os.kill(a.pid, signal.SIGSTOP)  # the first run holds the lock, paused (a toy run could otherwise end before the second starts)
+    try:
+        b = start('run', '--out', out, *FAST, '--seed', '1')
+        t = time.time(); rb = finish(b); b_s = time.time() - t
+        a_running = a.poll() is None
+    finally: os.kill(a.pid, signal.SIGCONT)
     ra = finish(a)
     return dict(out=out, a=ra, b=rb, b_s=b_s, a_running=a_running, pid=a.pid)
 
@@ -107,7 +110,9 @@ def test_sigint_exits_130_and_resumes_to_the_same_result(reference, tmp_path):
     out = tmp_path/'run'
     p = start('run', '--out', out, *FAST)
     wait_for(lambda: (out/'gan'/'ckpt.pt').exists() or (out/'gan'/'done.json').exists(), what='the GAN stage to start')
-    p.send_signal(signal.SIGINT)
+    os.kill(p.pid, signal.SIGSTOP)  # paused while we check that the run is not over, then Ctrl-C lands as it continues
+    try: assert p.poll() is None and not (out/'report.json').exists(), 'the run ended before it could be interrupted'
+    finally: p.send_signal(signal.SIGINT); os.kill(p.pid, signal.SIGCONT)
     rc, _, err = finish(p)
     assert rc == 130 and 'Traceback' not in err, err
     assert len(err.strip().splitlines()) == 1 and 'run the same command again to resume' in err, err
