@@ -122,7 +122,10 @@ def _interrupt(cmd, line, ready, sig, watch=None, timeout=300):
             assert p.poll() is None, f"the run ended before it could be interrupted at {line!r}: {lines}"
             assert time.time() - t0 < timeout
             time.sleep(0.005)
-        p.send_signal(sig); p.wait(timeout=60)
+        os.kill(p.pid, signal.SIGSTOP)  # paused where it is: the signal lands in this stage, however fast its steps are
+        try: assert p.poll() is None, f"the run ended before it could be interrupted at {line!r}: {lines}"
+        finally: p.send_signal(sig); os.kill(p.pid, signal.SIGCONT)
+        p.wait(timeout=120)
     finally:
         if p.poll() is None: p.kill(); p.wait()
         if th: watch.stop = True; th.join()
