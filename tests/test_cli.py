@@ -78,8 +78,8 @@ def _wait_for(path, proc, timeout=300):
         time.sleep(0.01)
 
 # ---- resume after a real SIGKILL in every stage (and a SIGINT), both tasks -----------------------------------------
-EVERY, STEPS = 5, 60  # checkpoints every 5 steps; a stage is interrupted once its checkpoint is at step >= 10, so a
-# restart from 0 would show (a checkpoint at step 5) and 50 steps are left for the signal to land before the stage ends
+EVERY, STEPS = 5, 150  # checkpoints every 5 steps; a stage is interrupted once its checkpoint is at step >= 10, so a
+# restart from 0 would show (a checkpoint at step 5) and 140 steps are left for the signal to land before the stage ends
 RESUME = {
     'classification': ['--data', 'digits', '--task', 'classification', '--seed', '3', '--set', 'teacher.arch="cnn_small"',
                        '--set', 'dre.feature_steps=10'],
