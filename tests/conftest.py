@@ -4,7 +4,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# one thread per process: results are bit-identical across the runs a test compares (and the suite's processes share 2 cores)
+# one thread per process: results are bit-identical across the runs a test compares, and the suite's processes (xdist
+# workers, notebook kernels, CLI runs) share 2 cores: torch's default of one thread per core in each of them
+# oversubscribes the cores. Set before any test module imports torch; subprocesses inherit it.
+for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ.setdefault(_v, '1')
 CLI_ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
 
 def run_cli(*args, check=True, timeout=600):

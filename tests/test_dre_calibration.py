@@ -6,6 +6,7 @@ every ratio step, features per step, held-out validation) must give them few log
 acceptance in every class; the old fixed-table recipe, fitted on the feature vectors of the very images its feature
 network was trained on, is run on the same GAN as the contrast that shows the check can fail.
 """
+import shutil
 import numpy as np, torch
 import pytest
 from cgankd.config import make_config
@@ -43,6 +44,7 @@ def test_perfect_generator_check(tmp_path):
     chk = new['result']['check']  # the pipeline's own check on its held-out training images agrees
     assert chk['floor_frac'] <= 0.15 and chk['n'] == 40
 
+    (tmp_path/'old').mkdir(); shutil.copytree(tmp_path/'new'/'gan', tmp_path/'old'/'gan')  # the same GAN (its stage key matches)
     old = perfect_generator_check(tmp_path/'old', {**BASE, 'dre': {**BASE['dre'], **OLD['dre']}})
     print('fixed-table recipe:', {k: v for k, v in old.items() if k != 'result'})
     assert old['floor'] > new['floor'] + 0.2 or min(old['accept']) < min(new['accept']) - 0.1, (old, new)  # membership, not realness
