@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SEEDS', 'TRAIN_BF16_DEVICES', 'TRAIN_CHANNELS_LAST_DEVICES', 'CgankdError', 'UnknownNameError', 'Registry',
-           'set_seed', 'step_seed', 'torch_generator', 'get_device', 'current_umask', 'atomic_write_bytes', 'to_json',
-           'save_json', 'load_json', 'save_checkpoint', 'load_checkpoint', 'config_hash', 'file_sha256', 'RunLock',
-           'to_float', 'to_uint8', 'cpu_bf16', 'inference_bf16', 'train_autocast']
+__all__ = ['STOP_ENV', 'SEEDS', 'TRAIN_BF16_DEVICES', 'TRAIN_CHANNELS_LAST_DEVICES', 'CgankdError', 'UnknownNameError',
+           'Registry', 'set_seed', 'step_seed', 'torch_generator', 'get_device', 'current_umask', 'atomic_write_bytes',
+           'to_json', 'save_json', 'load_json', 'save_checkpoint', 'load_checkpoint', 'config_hash', 'file_sha256',
+           'RunLock', 'stop_point', 'check_interrupt', 'sigint_guard', 'to_float', 'to_uint8', 'cpu_bf16',
+           'inference_bf16', 'train_autocast']
 
 # %% ../nbs/00_core.ipynb #0240779c
 class CgankdError(ValueError):
@@ -197,6 +198,30 @@ class RunLock:
         if self.fd is not None: os.close(self.fd); self.fd = None
     def __enter__(self): return self.acquire()
     def __exit__(self, *exc): self.release()
+
+# %% ../nbs/00_core.ipynb #a82a9fe6
+STOP_ENV = 'CGANKD_STOP_AT' # environment variable naming the `stop_point` where the process stops itself
+
+def stop_point(where:str): # the point's name, e.g. 'runs/x/gan/ckpt.pt@13'
+    "Fault-injection point for tests: stop this process (SIGSTOP) here when `CGANKD_STOP_AT` names `where`."
+    import signal
+    if os.environ.get(STOP_ENV) == where and hasattr(signal, 'SIGSTOP'): os.kill(os.getpid(), signal.SIGSTOP)
+
+class _Interrupt: requested = False
+
+def check_interrupt():
+    "Raise `KeyboardInterrupt` if Ctrl-C arrived inside `sigint_guard` (again, in case Python swallowed the first one)."
+    if _Interrupt.requested: raise KeyboardInterrupt
+
+@contextlib.contextmanager
+def sigint_guard():
+    "Within the block SIGINT raises `KeyboardInterrupt` as usual and is remembered for `check_interrupt`; outside the main thread, a no-op."
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def handler(signum, frame): _Interrupt.requested = True; raise KeyboardInterrupt
+    old, _Interrupt.requested = signal.signal(signal.SIGINT, handler), False
+    try: yield
+    finally: signal.signal(signal.SIGINT, old); _Interrupt.requested = False
 
 # %% ../nbs/00_core.ipynb #50155f0e
 def to_float(x:torch.Tensor) -> torch.Tensor:

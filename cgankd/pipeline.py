@@ -8,7 +8,8 @@ import io, math, shutil, time, warnings, contextlib, os, sys
 from pathlib import Path
 import numpy as np
 import torch
-from .core import CgankdError, load_json, load_checkpoint, config_hash, inference_bf16, SEEDS, get_device, RunLock, atomic_write_bytes
+from .core import (CgankdError, load_json, load_checkpoint, config_hash, inference_bf16, SEEDS, get_device, RunLock, atomic_write_bytes,
+                         sigint_guard, check_interrupt)
 from .config import make_config, validate_config, section_rest, FEATURE_KEYS, EMBED_KEYS, PRESETS
 from .generators import generator_family
 from .tasks import RunEnv
@@ -221,7 +222,7 @@ def run(out:str|Path, # run directory (created if missing)
     box = {}
     tb = tensorboard_writer(out/'tb') if cfg['tensorboard'] and current_dist().main else None  # (fails before training)
     try:
-        with recorded_warnings() as notes, log_scalars(tb):
+        with sigint_guard(), recorded_warnings() as notes, log_scalars(tb):
             report = _run(out, cfg, kd, progress, log, notes, box, teacher, students)
         if tb is not None: write_report(tb, report, cfg)
         return report
@@ -336,5 +337,6 @@ def _run(out:Path, cfg:dict, kd, progress, log, notes:list, box:dict, teacher=No
     if is_main(): write_html_report(report, out/'report.html', bank=bank, selections=sels, real=x.ds)
     x.clock('report', t0, run_key)
     report['timings_s']['total'] = round(sum(v for k, v in x.timings.items() if k != 'total'), 2)
+    check_interrupt()  # a Ctrl-C that arrived anywhere in the run stops it before it counts as finished
     save_json(report, out/'report.json')
     return report

@@ -4,14 +4,15 @@
 
 # %% ../nbs/07_train.ipynb #3774ba19
 from __future__ import annotations
-import copy, math, time, contextlib
+import copy, math, os, time, contextlib
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import (CgankdError, step_seed, torch_generator, to_float, to_uint8, save_checkpoint, load_checkpoint)
+from .core import (CgankdError, step_seed, torch_generator, to_float, to_uint8, save_checkpoint, load_checkpoint,
+                         check_interrupt, stop_point, STOP_ENV)
 from .gan import EMA, d_step, g_step, gan_optimizers
 from .dre import csp_loss, RatioMLP
 from .models import predict
@@ -68,6 +69,7 @@ def run_steps(total:int, # number of steps
             for k, obj in state.items(): obj.load_state_dict(c['state'][k])
             start = int(c['step'])
     dist = current()  # several processes: each rank draws its own randomness, rank 0 alone writes checkpoints
+    stops = ckpt is not None and STOP_ENV in os.environ  # a test's fault-injection point (`cgankd.core.stop_point`)
     for step in tqdm(range(start, total), desc=desc, initial=start, total=total, disable=not (progress and dist.main), leave=False):
         reseed_step(step_seed(seed, stream, step, dist.rank) if dist.active else step_seed(seed, stream, step), last=step + 1 == total)
         r = step_fn(step)
@@ -76,6 +78,8 @@ def run_steps(total:int, # number of steps
         if ckpt is not None and dist.main and ((step + 1) % every == 0 and step + 1 < total):
             save_checkpoint({'key': key, 'total': total, 'step': step + 1,
                              'state': {k: obj.state_dict() for k, obj in state.items()}}, ckpt)
+        if stops: stop_point(f"{ckpt}@{step + 1}")
+        check_interrupt()  # a Ctrl-C Python swallowed stops the loop here
     return start
 
 # %% ../nbs/07_train.ipynb #a01a4a3c

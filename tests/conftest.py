@@ -17,6 +17,11 @@ def run_cli(*args, check=True, timeout=600):
     if check and p.returncode != 0: raise AssertionError(f"cgankd {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
 
+def stopped(pid) -> bool:
+    "Whether process `pid` is stopped (state T in /proc/PID/stat): it reached the `cgankd.core.stop_point` a test named."
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] == 'T'
+    except (FileNotFoundError, IndexError): return False
+
 def comparable(report):
     "A report without its wall-clock timings (which differ between runs)."
     return {k: v for k, v in report.items() if k != 'timings_s'}

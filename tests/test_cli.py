@@ -78,8 +78,8 @@ def _wait_for(path, proc, timeout=300):
         time.sleep(0.01)
 
 # ---- resume after a real SIGKILL in every stage (and a SIGINT), both tasks -----------------------------------------
-EVERY, STEPS = 5, 150  # checkpoints every 5 steps; a stage is interrupted once its checkpoint is at step >= 10, so a
-# restart from 0 would show (a checkpoint at step 5) and 140 steps are left for the signal to land before the stage ends
+EVERY, STEPS, AT = 5, 40, 13  # checkpoints every 5 steps; each stage is interrupted after step 13, its last checkpoint at
+# step 10: three steps of work are lost and redone, and a restart from 0 would show (a checkpoint at step 5)
 RESUME = {
     'classification': ['--data', 'digits', '--task', 'classification', '--seed', '3', '--set', 'teacher.arch="cnn_small"',
                        '--set', 'dre.feature_steps=10'],
@@ -106,30 +106,27 @@ class _Watch:
             if s >= 0 and (not self.seen or self.seen[-1] != s): self.seen.append(s)
             time.sleep(0.005)
 
-def _interrupt(cmd, line, ready, sig, watch=None, timeout=300):
-    "Start the CLI; once it printed a line starting with `line` and `ready()` holds, send `sig`; its stdout lines."
+def _interrupt(cmd, stop, sig, tmp, watch=None, timeout=300):
+    """Start the CLI with `CGANKD_STOP_AT=stop` (`cgankd.core.stop_point`: it stops itself with SIGSTOP there, however fast
+    or slow the machine is), then send the real `sig` and SIGCONT; return its exit code and stdout lines."""
     import threading
-    p = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    log = tmp/f'{len(list(tmp.glob("log*")))}.log'
+    with open(log, 'w') as f:
+        p = subprocess.Popen(cmd, cwd=ROOT, env={**ENV, 'CGANKD_STOP_AT': stop}, stdout=f, stderr=subprocess.STDOUT, text=True)
     th = threading.Thread(target=watch.run, daemon=True) if watch else None
     if th: th.start()
-    lines, t0 = [], time.time()
+    t0 = time.time()
     try:
-        for l in p.stdout:  # the stage's `[stage] ...` line, then its checkpoint (or shard) on disk
-            lines.append(l.rstrip())
-            if l.startswith(line): break
-        assert lines and lines[-1].startswith(line), f"never printed {line!r}: {lines}"
-        while not ready():
-            assert p.poll() is None, f"the run ended before it could be interrupted at {line!r}: {lines}"
-            assert time.time() - t0 < timeout
+        while not stopped(p.pid):
+            assert p.poll() is None, f"the run ended without reaching {stop}: {log.read_text()[-3000:]}"
+            assert time.time() - t0 < timeout, f"{stop} not reached in {timeout} s"
             time.sleep(0.005)
-        os.kill(p.pid, signal.SIGSTOP)  # paused where it is: the signal lands in this stage, however fast its steps are
-        try: assert p.poll() is None, f"the run ended before it could be interrupted at {line!r}: {lines}"
-        finally: p.send_signal(sig); os.kill(p.pid, signal.SIGCONT)
+        p.send_signal(sig); os.kill(p.pid, signal.SIGCONT)
         p.wait(timeout=120)
     finally:
         if p.poll() is None: p.kill(); p.wait()
         if th: watch.stop = True; th.join()
-    return lines
+    return p.returncode, log.read_text().splitlines()
 
 def _pt_files(d): return sorted(str(f.relative_to(d)) for f in Path(d).rglob('*.pt'))
 
@@ -154,13 +151,14 @@ def _assert_same_weights(a, b):
 @pytest.mark.parametrize('task', ['classification', 'regression'])
 def test_kill_every_stage_and_resume_equals_uninterrupted(tmp_path, task):
     args = [*RESUME[task], *COMMON]
-    ref, out = tmp_path/'ref', tmp_path/'killed'
+    ref, out = tmp_path/'ref', (tmp_path/'killed').resolve()
     run_cli('run', '--out', ref, *args)
     args = [*args, '--tensorboard'] if task == 'classification' else args  # (logging must not change what a run trains)
     cmd = [sys.executable, '-m', 'cgankd.cli', 'run', '--out', str(out), *args]
     st = lambda *p: out.joinpath(*p)
     stu = 'students/cnn_small/subsampling'
-    # (stage line printed, what must be on disk before the signal, signal, the stage's training checkpoint)
+    # (the stage's line, its training checkpoint (None: the bank), the signal); each stage stops after step AT (the
+    # bank after its third shard), is sent the signal there, and the next invocation resumes it
     plan = [('[teacher] training', st('teacher', 'ckpt.pt'), signal.SIGKILL if task == 'classification' else signal.SIGINT),
             ('[gan] training', st('gan', 'ckpt.pt'), signal.SIGKILL),
             ('[dre] training ratio model', st('dre', 'ckpt.pt'), signal.SIGINT if task == 'classification' else signal.SIGKILL),
@@ -168,16 +166,18 @@ def test_kill_every_stage_and_resume_equals_uninterrupted(tmp_path, task):
             ('[student] cnn_small / subsampling ', st(*stu.split('/'), 'ckpt.pt'), signal.SIGKILL)]
     watch, prev = None, None
     for line, ck, sig in plan:
-        ready = (lambda ck=ck: _ckpt_step(ck) >= 2 * EVERY) if ck else (lambda: len(list(st('bank').glob('shard_*.npz'))) >= 3)
-        lines = _interrupt(cmd, line, ready, sig, watch)
+        rc, lines = _interrupt(cmd, f"{ck}@{AT}" if ck else f"{st('bank')}@2", sig, tmp_path, watch)
+        assert rc == (130 if sig == signal.SIGINT else -signal.SIGKILL), (line, rc, lines[-5:])
+        assert any(l.startswith(line) for l in lines), (line, lines)  # the signal landed in this stage
         if watch:  # the stage interrupted last time resumed from its checkpoint: its step counter never went back
             assert watch.seen and min(watch.seen) >= prev, (line, watch.seen, prev)
         if ck:
-            prev = _ckpt_step(ck); assert 2 * EVERY <= prev < STEPS, prev
+            prev = _ckpt_step(ck); assert prev == AT // EVERY * EVERY, (line, prev)  # the last checkpoint before the signal
             assert not ck.parent.joinpath('done.json').exists()
+        else: assert len(list(st('bank').glob('shard_*.npz'))) == 3
         watch = _Watch(ck) if ck else None
         assert not st('report.json').exists()
-    assert len(list(st('bank').glob('shard_*.npz'))) >= 3 and st('dre', 'done.json').exists()
+    assert st('dre', 'done.json').exists()
     w = _Watch(st(*stu.split('/'), 'ckpt.pt')); import threading; th = threading.Thread(target=w.run, daemon=True); th.start()
     done = run_cli('run', '--out', out, *args)
     w.stop = True; th.join()

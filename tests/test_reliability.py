@@ -3,7 +3,7 @@ import json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pytest
-from conftest import ROOT, comparable
+from conftest import ROOT, comparable, stopped
 pytestmark = pytest.mark.xdist_group('reliability')  # one worker builds this file's shared run (pytest -n: --dist loadgroup)
 
 # toy schedules (as tests/test_stages.py FAST), with n_fake given as a flag so that a bad --n-fake placed after it wins
@@ -12,10 +12,11 @@ FAST = ['--preset', 'smoke', '--quiet', '--set', 'teacher.steps=20', '--set', 'g
         '--set', 'bank.max_samples=2000', '--set', 'bank.shard_size=100', '--n-fake', '100']
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
 
-def start(*args, **kw) -> subprocess.Popen:
-    "Start the real `cgankd` console script."
+def start(*args, stop_at=None, **kw) -> subprocess.Popen:
+    "Start the real `cgankd` console script (with `stop_at`, it stops itself there: `cgankd.core.stop_point`)."
+    env = ENV if stop_at is None else {**ENV, 'CGANKD_STOP_AT': str(stop_at)}
     return subprocess.Popen([sys.executable, '-m', 'cgankd.cli', *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=ENV, preexec_fn=lambda: os.umask(0o022), **kw)  # a usual shared-machine umask
+                            text=True, cwd=ROOT, env=env, preexec_fn=lambda: os.umask(0o022), **kw)  # a usual shared-machine umask
 
 def finish(p:subprocess.Popen, timeout=300):
     out, err = p.communicate(timeout=timeout)
@@ -108,13 +109,13 @@ def test_bad_flag_refused_before_training(bad_runs, name):
 
 def test_sigint_exits_130_and_resumes_to_the_same_result(reference, tmp_path):
     out = tmp_path/'run'
-    w0 = time.time(); p = start('run', '--out', out, *FAST)
-    wait_for(lambda: (out/'gan'/'ckpt.pt').exists() or (out/'gan'/'done.json').exists(), what='the GAN stage to start')
-    os.kill(p.pid, signal.SIGSTOP)  # paused while we check that the run is not over, then Ctrl-C lands as it continues
+    w0 = time.time(); p = start('run', '--out', out, *FAST, stop_at=f"{out/'bank'}@0")  # it stops itself after the bank's first shard
+    wait_for(lambda: stopped(p.pid) or p.poll() is not None, what='the run to reach its first bank shard')
     try: assert p.poll() is None and not (out/'report.json').exists(), 'the run ended before it could be interrupted'
-    finally: p.send_signal(signal.SIGINT); os.kill(p.pid, signal.SIGCONT)
-    rc, _, err = finish(p)
-    assert rc == 130 and 'Traceback' not in err, err
+    finally: p.send_signal(signal.SIGINT); os.kill(p.pid, signal.SIGCONT)  # Ctrl-C, landing as it continues
+    rc, so, err = finish(p)
+    assert rc == 130 and 'Traceback' not in err, (rc, so, err)
+    assert (out/'bank'/'shard_00000.npz').exists() and not (out/'students').exists()  # it stopped in the bank stage
     assert len(err.strip().splitlines()) == 1 and 'run the same command again to resume' in err, err
     assert not (out/'report.json').exists()
     p = start('run', '--out', out, *FAST); rc, so, err = finish(p); wall = time.time() - w0  # both invocations, start to end

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from ..core import to_float, to_uint8, cpu_bf16, inference_bf16
+from ..core import to_float, to_uint8, cpu_bf16, inference_bf16, check_interrupt, stop_point
 from ..distributed import current
 from .store import FakeBank, counter_normals, group_labels
 
@@ -152,6 +152,7 @@ def fill_bank(bank:FakeBank, # the bank to extend
             k = base + dist.rank
             if k < max_shards and not bank.shard_path(k).exists():
                 bank.write_shard(k, generate_shard(G, density_ratio, teacher, k, bank.meta, batch_size))
+                stop_point(f"{bank.root}@{k}"); check_interrupt()
             dist.barrier()  # every shard of the round is on disk
             if dist.main:
                 new = bank.first_missing()
