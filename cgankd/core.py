@@ -215,9 +215,9 @@ def check_interrupt():
 
 @contextlib.contextmanager
 def sigint_guard():
-    "Within the block SIGINT raises `KeyboardInterrupt` as usual and is remembered for `check_interrupt`; outside the main thread, a no-op."
+    "Within the block SIGINT raises `KeyboardInterrupt` as usual and is remembered for `check_interrupt`; a no-op outside the main thread or where SIGINT is ignored (a background job)."
     import signal, threading
-    if threading.current_thread() is not threading.main_thread(): yield; return
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN: yield; return
     def handler(signum, frame): _Interrupt.requested = True; raise KeyboardInterrupt
     old, _Interrupt.requested = signal.signal(signal.SIGINT, handler), False
     try: yield

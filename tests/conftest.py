@@ -17,6 +17,10 @@ def run_cli(*args, check=True, timeout=600):
     if check and p.returncode != 0: raise AssertionError(f"cgankd {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
 
+def default_sigint():
+    "`preexec_fn` for a child that is sent SIGINT: Ctrl-C's default action, even where this process inherited SIGINT ignored (a job started in the background by a non-interactive shell)."
+    import signal; signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def stopped(pid) -> bool:
     "Whether process `pid` is stopped (state T in /proc/PID/stat): it reached the `cgankd.core.stop_point` a test named."
     try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] == 'T'

@@ -3,7 +3,7 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, comparable, TINY
+from conftest import ROOT, run_cli, comparable, TINY, stopped, default_sigint
 
 REPORT_KEYS = {'task', 'metric', 'data', 'seed', 'teacher', 'students', 'ablation', 'bank', 'timings_s'}
 ABLATION_KEYS = {'arch', 'nokd', 'unprocessed', 'subsampling', 'subsampling+filtering', 'subsampling+filtering+replacement'}
@@ -112,7 +112,8 @@ def _interrupt(cmd, stop, sig, tmp, watch=None, timeout=300):
     import threading
     log = tmp/f'{len(list(tmp.glob("log*")))}.log'
     with open(log, 'w') as f:
-        p = subprocess.Popen(cmd, cwd=ROOT, env={**ENV, 'CGANKD_STOP_AT': stop}, stdout=f, stderr=subprocess.STDOUT, text=True)
+        p = subprocess.Popen(cmd, cwd=ROOT, env={**ENV, 'CGANKD_STOP_AT': stop}, stdout=f, stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=default_sigint)
     th = threading.Thread(target=watch.run, daemon=True) if watch else None
     if th: th.start()
     t0 = time.time()

@@ -3,7 +3,7 @@ import json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pytest
-from conftest import ROOT, comparable, stopped
+from conftest import ROOT, comparable, stopped, default_sigint
 pytestmark = pytest.mark.xdist_group('reliability')  # one worker builds this file's shared run (pytest -n: --dist loadgroup)
 
 # toy schedules (as tests/test_stages.py FAST), with n_fake given as a flag so that a bad --n-fake placed after it wins
@@ -16,7 +16,7 @@ def start(*args, stop_at=None, **kw) -> subprocess.Popen:
     "Start the real `cgankd` console script (with `stop_at`, it stops itself there: `cgankd.core.stop_point`)."
     env = ENV if stop_at is None else {**ENV, 'CGANKD_STOP_AT': str(stop_at)}
     return subprocess.Popen([sys.executable, '-m', 'cgankd.cli', *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=env, preexec_fn=lambda: os.umask(0o022), **kw)  # a usual shared-machine umask
+                            text=True, cwd=ROOT, env=env, preexec_fn=lambda: (os.umask(0o022), default_sigint()), **kw)  # a usual shared-machine umask
 
 def finish(p:subprocess.Popen, timeout=300):
     out, err = p.communicate(timeout=timeout)
